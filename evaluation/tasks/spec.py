@@ -1,0 +1,78 @@
+"""What a task is: one frozen, declarative spec holding every fact about it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Format(StrEnum):
+    CLASSIFICATION = "classification"
+    MULTIPLE_CHOICE = "multiple_choice"
+    SPAN_QA = "span_qa"
+    TAGGING = "tagging"
+    RETRIEVAL = "retrieval"
+
+
+class Role(StrEnum):
+    TARGET = "target"
+    INTERMEDIATE = "intermediate"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One split of one dataset: where the rows come from and how columns are named.
+
+    `columns` maps the task's common field names (e.g. ``premise``) to the dataset's
+    column names; None means "the task's default mapping". `where_prefix` keeps only
+    rows whose column starts with a prefix (TyDiQA encodes the language in the id).
+    `native` names a non-Hub file format read from a local directory (Mewsli-X, CCG).
+    """
+
+    dataset: str
+    config: str | None
+    split: str
+    columns: Mapping[str, str] | None = None
+    where_prefix: tuple[str, str] | None = None
+    native: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Every fact about one task. Nothing about a task lives anywhere else."""
+
+    name: str
+    role: Role
+    format: Format
+    languages: tuple[str, ...]
+    metrics: tuple[str, ...]
+    headline: str
+    scorer: str  # scorer family in evaluation.scorers
+    version: int
+    columns: Mapping[str, str] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    train: tuple[Source, ...] = ()  # English training data (pooled when several)
+    dev: tuple[Source, ...] = ()  # English dev data for early stopping
+    eval: Mapping[str, Source] = field(default_factory=dict)  # language -> zero-shot split
+    report_split: str = "test"
+    file_ext: str = "tsv"  # extension in the official submission layout
+    group: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))
+        object.__setattr__(self, "eval", MappingProxyType(dict(self.eval)))
+        if self.headline not in self.metrics:
+            raise ValueError(f"task {self.name}: headline {self.headline!r} not in metrics")
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError(f"task {self.name}: duplicate languages")
+        if self.role is Role.TARGET and set(self.eval) != set(self.languages):
+            missing = sorted(set(self.languages) ^ set(self.eval))
+            raise ValueError(f"task {self.name}: eval sources do not match languages: {missing}")
+
+    @property
+    def needs_target_training(self) -> bool:
+        """Retrieval tasks without English training data are scored on the phase-2 encoder."""
+        return bool(self.train)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create .venv and install xstilts with everything it needs. Idempotent: a second run
+# with an unchanged pyproject.toml does nothing. Never pulls a CUDA build of torch:
+# torch is pinned to the CPU wheel first, and deepspeed is built against it without
+# build isolation (its build imports torch).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3.11}
+stamp="$VENV/.xstilts-installed"
+want=$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "setup: $VENV is up to date"
+  exit 0
+fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+echo "setup: installing into $VENV (a few minutes on a fresh machine)"
+pip install -U "pip>=24" "setuptools>=68" wheel
+pip install "torch==2.13.0"
+if ! "$VENV/bin/python" -c "import deepspeed" 2>/dev/null; then
+  DS_BUILD_OPS=0 DS_BUILD_SHM_COMM=1 pip install --no-build-isolation "deepspeed==0.19.8"
+fi
+pip install -e ".[dev]"
+echo "$want" > "$stamp"
+echo "setup: done"
