@@ -60,6 +60,10 @@ class TaskSpec:
     file_ext: str = "tsv"  # extension in the official submission layout
     group: str | None = None
     description: str = ""
+    # Approximate sizes of the real datasets, for `xstilts plan`'s cost model only:
+    # English training examples (all `train` sources pooled) and examples per eval language.
+    train_examples: int = 0
+    eval_examples: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))

@@ -15,7 +15,15 @@ QA = ("f1", "exact_match")
 GLUE = "nyu-mll/glue"
 
 
-def _mc(name: str, dataset: str, config: str | None, columns: dict, labels: tuple, dev: str):
+def _mc(
+    name: str,
+    dataset: str,
+    config: str | None,
+    columns: dict,
+    labels: tuple,
+    dev: str,
+    train_examples: int,
+) -> TaskSpec:
     return TaskSpec(
         name=name,
         role=Role.INTERMEDIATE,
@@ -30,12 +38,15 @@ def _mc(name: str, dataset: str, config: str | None, columns: dict, labels: tupl
         train=(Source(dataset, config, "train"),),
         dev=(Source(dataset, config, dev),),
         report_split=dev,
+        train_examples=train_examples,
     )
 
 
 register(
     TaskSpec(
         name="anli",
+        train_examples=1_265_000,
+        eval_examples=0,
         role=Role.INTERMEDIATE,
         format=Format.CLASSIFICATION,
         languages=EN,
@@ -65,6 +76,8 @@ register(
     ),
     TaskSpec(
         name="mnli",
+        train_examples=392_702,
+        eval_examples=0,
         role=Role.INTERMEDIATE,
         format=Format.CLASSIFICATION,
         languages=EN,
@@ -80,6 +93,8 @@ register(
     ),
     TaskSpec(
         name="qqp",
+        train_examples=363_846,
+        eval_examples=0,
         role=Role.INTERMEDIATE,
         format=Format.CLASSIFICATION,
         languages=EN,
@@ -95,6 +110,8 @@ register(
     ),
     TaskSpec(
         name="squad",
+        train_examples=87_599,
+        eval_examples=0,
         role=Role.INTERMEDIATE,
         format=Format.SPAN_QA,
         languages=EN,
@@ -109,6 +126,8 @@ register(
     ),
     TaskSpec(
         name="squad_v2",
+        train_examples=130_319,
+        eval_examples=0,
         role=Role.INTERMEDIATE,
         format=Format.SPAN_QA,
         languages=EN,
@@ -129,6 +148,7 @@ register(
         {"context": "ctx", "choices": "endings", "label": "label"},
         ("0", "1", "2", "3"),
         "validation",
+        39_905,
     ),
     _mc(
         "cosmosqa",
@@ -142,6 +162,7 @@ register(
         },
         ("0", "1", "2", "3"),
         "validation",
+        25_262,
     ),
     _mc(
         "commonsenseqa",
@@ -150,6 +171,7 @@ register(
         {"question": "question", "choices": "choices.text", "label": "answerKey"},
         ("A", "B", "C", "D", "E"),
         "validation",
+        9_741,
     ),
     _mc(
         "siqa",
@@ -163,6 +185,7 @@ register(
         },
         ("1", "2", "3"),
         "validation",
+        33_410,
     ),
     _mc(
         "copa",
@@ -176,9 +199,12 @@ register(
         },
         ("0", "1"),
         "validation",
+        400,
     ),
     TaskSpec(
         name="ccg",
+        train_examples=39_604,
+        eval_examples=0,
         role=Role.INTERMEDIATE,
         format=Format.TAGGING,
         languages=EN,

@@ -10,6 +10,8 @@ PAWSX = "google-research-datasets/paws-x"
 register(
     TaskSpec(
         name="pawsx",
+        train_examples=49_401,
+        eval_examples=2_000,
         role=Role.TARGET,
         format=Format.CLASSIFICATION,
         languages=tuple(PAWSX_LANGS),
@@ -27,6 +29,8 @@ register(
     ),
     TaskSpec(
         name="bucc2018",
+        train_examples=0,
+        eval_examples=30_000,
         role=Role.TARGET,
         format=Format.RETRIEVAL,
         languages=tuple(BUCC_LANGS),

@@ -78,6 +78,8 @@ def _tatoeba_source(lang: str) -> Source:
 register(
     TaskSpec(
         name="xnli",
+        train_examples=392_702,
+        eval_examples=5_010,
         role=Role.TARGET,
         format=Format.CLASSIFICATION,
         languages=tuple(XNLI_LANGS),
@@ -95,6 +97,8 @@ register(
     ),
     TaskSpec(
         name="xcopa",
+        train_examples=400,
+        eval_examples=500,
         role=Role.TARGET,
         format=Format.MULTIPLE_CHOICE,
         languages=tuple(XCOPA_LANGS),
@@ -118,6 +122,8 @@ register(
     ),
     TaskSpec(
         name="udpos",
+        train_examples=12_543,
+        eval_examples=1_500,
         role=Role.TARGET,
         format=Format.TAGGING,
         languages=tuple(UDPOS_NAMES) + tuple(UDPOS_EXTRA),
@@ -135,6 +141,8 @@ register(
     ),
     TaskSpec(
         name="panx",
+        train_examples=20_000,
+        eval_examples=10_000,
         role=Role.TARGET,
         format=Format.TAGGING,
         languages=tuple(PANX_LANGS),
@@ -152,6 +160,8 @@ register(
     ),
     TaskSpec(
         name="xquad",
+        train_examples=87_599,
+        eval_examples=1_190,
         role=Role.TARGET,
         format=Format.SPAN_QA,
         languages=tuple(XQUAD_LANGS),
@@ -175,6 +185,8 @@ register(
     ),
     TaskSpec(
         name="mlqa",
+        train_examples=87_599,
+        eval_examples=4_500,
         role=Role.TARGET,
         format=Format.SPAN_QA,
         languages=tuple(MLQA_LANGS),
@@ -192,6 +204,8 @@ register(
     ),
     TaskSpec(
         name="tydiqa",
+        train_examples=3_696,
+        eval_examples=700,
         role=Role.TARGET,
         format=Format.SPAN_QA,
         languages=tuple(TYDIQA_NAMES),
@@ -213,6 +227,8 @@ register(
     ),
     TaskSpec(
         name="tatoeba",
+        train_examples=0,
+        eval_examples=1_000,
         role=Role.TARGET,
         format=Format.RETRIEVAL,
         languages=tuple(TATOEBA_ISO3) + tuple(TATOEBA_EXTRA),
@@ -228,6 +244,8 @@ register(
     ),
     TaskSpec(
         name="mewslix",
+        train_examples=100_000,
+        eval_examples=2_500,
         role=Role.TARGET,
         format=Format.RETRIEVAL,
         languages=tuple(MEWSLIX_LANGS),
@@ -245,6 +263,8 @@ register(
     ),
     TaskSpec(
         name="lareqa",
+        train_examples=87_599,
+        eval_examples=1_190,
         role=Role.TARGET,
         format=Format.RETRIEVAL,
         languages=tuple(LAREQA_LANGS),
