@@ -51,7 +51,7 @@ class TaskSpec:
     headline: str
     scorer: str  # scorer family in evaluation.scorers
     version: int
-    columns: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
     train: tuple[Source, ...] = ()  # English training data (pooled when several)
     dev: tuple[Source, ...] = ()  # English dev data for early stopping

@@ -30,8 +30,8 @@ UDPOS_NAMES = {
 # XTREME-R's extra UD languages are not in google/xtreme; one UD v2 treebank each.
 UDPOS_EXTRA = {"lt": "lt_alksnis", "pl": "pl_pdb", "uk": "uk_iu", "wo": "wo_wtb", "ro": "ro_rrt"}
 PANX_LANGS = (
-    "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja ka "
-    "ko th sw yo my zh kk tr et fi hu qu pl uk az lt pa gu ro"
+    "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt "
+    "es bg ru ja ka ko th sw yo my zh kk tr et fi hu qu pl uk az lt pa gu ro"
 ).split()
 PANX_EXTRA = {"qu", "pl", "uk", "az", "lt", "pa", "gu", "ro"}  # from unimelb-nlp/wikiann
 XQUAD_LANGS = "en es de el ru tr ar vi th zh hi ro".split()
@@ -57,7 +57,10 @@ LAREQA_LANGS = "ar de el en es hi ru th tr vi zh".split()
 def _udpos_source(lang: str) -> Source:
     if lang in UDPOS_EXTRA:
         return Source(
-            "universal_dependencies", UDPOS_EXTRA[lang], "test", {"tokens": "tokens", "tags": "upos"}
+            "universal_dependencies",
+            UDPOS_EXTRA[lang],
+            "test",
+            {"tokens": "tokens", "tags": "upos"},
         )
     return Source(XTREME, f"udpos.{UDPOS_NAMES[lang]}", "test")
 

@@ -1,0 +1,116 @@
+"""The `xstilts` command line. Heavy imports (torch, ray) happen inside the commands that
+need them, so `validate`, `plan`, `tasks` and `--help` start fast.
+
+Every user error is one line on stderr and exit code 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evaluation.errors import UserError
+
+STORAGE = click.option("--storage", help="Override the spec's storage (path, s3://, gs://).")
+NAME = click.option("--name", help="Override the spec's sweep name.")
+SPEC_HELP = "SPEC is a YAML path or a built-in spec: quickstart, phang2020, scaling."
+
+
+def _load(spec: str, storage: str | None, name: str | None) -> Any:
+    from orchestrator.spec import load_spec
+
+    return load_spec(spec, storage=storage, name=name)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="xstilts")
+def cli() -> None:
+    """xstilts: STILTs x model size x seed sweeps on Ray, scored as XTREME-R scores them."""
+
+
+@cli.command()
+@click.argument("spec")
+@STORAGE
+@NAME
+def validate(spec: str, storage: str | None, name: str | None) -> None:
+    """Check a sweep spec and report every problem at once. SPEC: path or built-in name."""
+    from orchestrator.grid import expand
+
+    parsed = _load(spec, storage, name)
+    cells = expand(parsed)
+    click.echo(f"{spec}: ok — sweep {parsed.name!r}, {len(cells)} cells")
+
+
+@cli.command()
+@click.argument("spec")
+@STORAGE
+@NAME
+@click.option("--cells", "show_cells", is_flag=True, help="List every cell, not just groups.")
+def plan(spec: str, storage: str | None, name: str | None, show_cells: bool) -> None:
+    """Show the grid, the trainings it implies and an estimate of GPU-hours."""
+    from orchestrator.plan_view import show_plan
+
+    show_plan(_load(spec, storage, name), show_cells=show_cells)
+
+
+@cli.command()
+@click.option("--role", type=click.Choice(["target", "intermediate"]), help="Only this role.")
+def tasks(role: str | None) -> None:
+    """List the task registry: name, format, languages, metric, version."""
+    from orchestrator.tables import show_tasks
+
+    show_tasks(role)
+
+
+@cli.command()
+@click.option("--predictions", type=click.Path(path_type=Path), required=True)
+@click.option("--labels", type=click.Path(path_type=Path), required=True)
+@click.option("--tasks", "task_list", help="Comma-separated tasks to score (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def score(predictions: Path, labels: Path, task_list: str | None, as_json: bool) -> None:
+    """Score XTREME-format prediction files (<dir>/<task>/test-<lang>.<ext>) officially."""
+    from evaluation.score import run
+
+    chosen = [t.strip() for t in task_list.split(",") if t.strip()] if task_list else None
+    run(predictions, labels, chosen, as_json)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--seed", default=0, show_default=True, help="Generator seed.")
+@click.option("--examples", default=200, show_default=True, help="Examples per split.")
+def fixtures(directory: Path, seed: int, examples: int) -> None:
+    """Write schema-exact synthetic local data for every task into DIRECTORY."""
+    from evaluation.data.fixtures import write_fixtures
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("writing fixtures") as status:
+        root = write_fixtures(
+            directory, seed=seed, n_per_split=examples, progress=lambda m: status.update(m)
+        )
+    click.echo(f"fixtures written to {root}")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="xstilts", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except UserError as exc:
+        for line in str(exc).splitlines() or ["(no message)"]:
+            click.echo(f"xstilts: error: {line}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""SweepSpec: the YAML a user writes, parsed once into typed, frozen models.
+
+Validation reports every problem at once, each naming its field path
+(``target_tasks[2]: unknown task 'xnlii' — did you mean 'xnli'?``). YAML is read with a
+safe loader; nothing in a spec names code to import or run.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from evaluation.errors import UserError
+from evaluation.tasks import Format, Role, get_task, suggest, task_names
+from orchestrator.spec_checks import cross_check, format_errors
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+PSEUDO_TASKS = ("none", "multitask")
+# Phang et al.'s multitask mixes the nine intermediate tasks of their study.
+MULTITASK_TASKS = (
+    "anli",
+    "mnli",
+    "qqp",
+    "squad",
+    "squad_v2",
+    "hellaswag",
+    "cosmosqa",
+    "commonsenseqa",
+    "ccg",
+)
+BUILTIN_SPECS = ("quickstart", "phang2020", "scaling")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _check_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a valid sweep name: use 1-64 of a-z 0-9 . _ - "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def _check_storage(uri: str) -> str:
+    if not uri.strip():
+        raise ValueError("storage is empty")
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in ("", "s3", "gs"):
+        raise ValueError(
+            f"storage scheme {scheme!r}:// is not supported (use a path, s3:// or gs://)"
+        )
+    return uri
+
+
+def _check_target(name: str) -> str:
+    task = get_task_or_value_error(name)
+    if task.role is not Role.TARGET:
+        raise ValueError(f"{name!r} is an intermediate task, not a target task")
+    return name
+
+
+def _check_intermediate(name: str) -> str:
+    if name in PSEUDO_TASKS:
+        return name
+    task = get_task_or_value_error(name, extra=PSEUDO_TASKS)
+    if task.role is not Role.INTERMEDIATE:
+        raise ValueError(f"{name!r} is a target task, not an intermediate task")
+    return name
+
+
+def get_task_or_value_error(name: str, extra: tuple[str, ...] = ()) -> Any:
+    try:
+        return get_task(name)
+    except UserError:
+        raise ValueError(f"unknown task {name!r}{suggest(name, [*task_names(), *extra])}") from None
+
+
+def _positive_seed(seed: int) -> int:
+    if seed < 0:
+        raise ValueError(f"seed {seed} is negative")
+    return seed
+
+
+TargetTask = Annotated[str, AfterValidator(_check_target)]
+IntermediateTask = Annotated[str, AfterValidator(_check_intermediate)]
+Seed = Annotated[int, AfterValidator(_positive_seed)]
+
+
+class Hparams(Strict):
+    """Training hyperparameters of one phase. Unset fields fall back to the jiant recipe."""
+
+    lr: float | None = Field(None, gt=0)
+    epochs: float | None = Field(None, gt=0)
+    max_steps: int | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, gt=0)
+    grad_accum: int | None = Field(None, gt=0)
+    warmup_ratio: float | None = Field(None, ge=0, le=1)
+    max_seq_length: int | None = Field(None, ge=16, le=8192)
+    eval_every: int | None = Field(None, gt=0)
+    patience: int | None = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0)
+    max_grad_norm: float | None = Field(None, gt=0)
+
+
+def jiant_defaults(fmt: Format) -> dict[str, Any]:
+    """Phang et al.'s jiant recipe: lr 1e-5, warm-up 10 %, batch 4 x 8 (x 4 for QA)."""
+    qa = fmt is Format.SPAN_QA
+    return {
+        "lr": 1e-5,
+        "epochs": 3.0,
+        "max_steps": None,
+        "batch_size": 4,
+        "grad_accum": 4 if qa else 8,
+        "warmup_ratio": 0.1,
+        "max_seq_length": 384 if qa else 256,
+        "eval_every": 500,
+        "patience": 5,
+        "weight_decay": 0.01,
+        "max_grad_norm": 1.0,
+    }
+
+
+class PhaseConfig(Strict):
+    defaults: Hparams = Hparams()
+    overrides: dict[str, Hparams] = {}
+
+    def resolve(self, task: str) -> dict[str, Any]:
+        """Fully resolved hyperparameters for `task`: recipe <- phase defaults <- override."""
+        merged = jiant_defaults(get_task(task).format)
+        merged.update(self.defaults.model_dump(exclude_none=True))
+        if task in self.overrides:
+            merged.update(self.overrides[task].model_dump(exclude_none=True))
+        return merged
+
+
+class ExampleCaps(Strict):
+    """Optional caps on examples read per split (per language for eval); None = all."""
+
+    train: int | None = Field(None, gt=0)
+    dev: int | None = Field(None, gt=0)
+    eval: int | None = Field(None, gt=0)
+
+
+class DataConfig(Strict):
+    source: Literal["hub", "local"] = "hub"
+    local_dir: str | None = None  # local mirror of the Hub layout (source: local)
+    # Datasets that are not on the Hub (Mewsli-X, CCG, FEVER-NLI) in their native files:
+    # <native_dir>/<dataset>/... . With source: local they live under local_dir.
+    native_dir: str | None = None
+    max_examples: ExampleCaps = ExampleCaps()
+
+    @model_validator(mode="after")
+    def _local_needs_dir(self) -> DataConfig:
+        if self.source == "local" and not self.local_dir:
+            raise ValueError("source 'local' needs local_dir")
+        return self
+
+
+class ResourceConfig(Strict):
+    workers: int | None = Field(None, ge=1, le=1024)
+    cpus_per_worker: float | None = Field(None, ge=0)
+    gpus_per_worker: float | None = Field(None, ge=0)
+    zero_stage: Literal[2, 3] | None = None
+    offload: bool | None = None
+    trial_resource: str | None = None  # custom resource pinning the driving trial
+
+
+class Scheduling(Strict):
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    max_failures: int = Field(2, ge=0)
+
+
+class CostModel(Strict):
+    """GPU-hours = tokens x parameters x 6 / sustained FLOP/s (2x for inference)."""
+
+    sustained_flops_per_gpu: float = Field(1.0e14, gt=0)
+    tokens_per_example: int | None = Field(None, gt=0)  # default: the max sequence length
+
+
+class Testing(Strict):
+    """Test-only knobs (fault injection); never set in a real sweep."""
+
+    fail_cells: list[str] = []  # "<model>/<intermediate_task>/<seed>" always fails
+
+
+class ModelEntrySpec(Strict):
+    """A spec's own ladder entry: a Hub id or a local Hugging Face directory."""
+
+    source: Literal["hub", "local_dir"]
+    location: str = Field(min_length=1)
+    params: int = Field(gt=0)
+    architecture: str = "xlm-roberta"
+    layers: int = Field(12, gt=0)
+    hidden: int = Field(768, gt=0)
+    retrieval_layer: int | None = Field(None, ge=0)
+
+
+class SweepSpec(Strict):
+    name: Annotated[str, AfterValidator(_check_name)]
+    storage: Annotated[str, AfterValidator(_check_storage)]
+    models: list[str] = Field(min_length=1)
+    model_entries: dict[str, ModelEntrySpec] = {}
+    intermediate_tasks: list[IntermediateTask] = Field(min_length=1)
+    target_tasks: list[TargetTask] = Field(min_length=1)
+    seeds: list[Seed] = Field(min_length=1)
+    data: DataConfig = DataConfig()
+    phase2: PhaseConfig = PhaseConfig()
+    phase3: PhaseConfig = PhaseConfig()
+    resources: dict[str, ResourceConfig] = {}
+    scheduling: Scheduling = Scheduling()
+    cost: CostModel = CostModel()
+    testing: Testing = Testing()
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader that also reads ``1e-5`` as a float (YAML 1.1 would say string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def builtin_spec_path(name: str) -> Path:
+    return Path(str(resources.files("orchestrator") / "specs" / f"{name}.yaml"))
+
+
+def resolve_spec_path(ref: str) -> Path:
+    """A spec reference is a path to a YAML file or the name of a built-in spec."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    if ref in BUILTIN_SPECS:
+        return builtin_spec_path(ref)
+    hint = suggest(ref, BUILTIN_SPECS)
+    raise UserError(f"spec {ref!r}: no such file and no built-in spec of that name{hint}")
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}{where}: invalid YAML: {err.problem}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read: {err}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a spec must be a YAML mapping, got {type(data).__name__}")
+    return data
+
+
+def load_spec(ref: str, *, storage: str | None = None, name: str | None = None) -> SweepSpec:
+    """Read, override and validate a spec; raise UserError listing every problem."""
+    path = resolve_spec_path(ref)
+    raw = read_yaml(path)
+    if storage is not None:
+        raw["storage"] = storage
+    if name is not None:
+        raw["name"] = name
+    return validate(raw, origin=str(path))
+
+
+def validate(raw: dict[str, Any], origin: str = "spec") -> SweepSpec:
+    problems = cross_check(raw)
+    spec = None
+    try:
+        spec = SweepSpec.model_validate(raw)
+    except ValidationError as err:
+        problems = [*format_errors(err, SweepSpec), *problems]
+    if problems:
+        raise SpecError(origin, problems)
+    assert spec is not None
+    return spec
+
+
+class SpecError(UserError):
+    """Every problem of one spec; str() is one line per problem."""
+
+    def __init__(self, origin: str, problems: list[str]) -> None:
+        self.origin = origin
+        self.problems = problems
+        super().__init__("\n".join(f"{origin}: {p}" for p in problems))
