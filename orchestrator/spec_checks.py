@@ -52,7 +52,7 @@ def format_errors(err: ValidationError, model: type[BaseModel]) -> list[str]:
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "missing":
             msg = "required field is missing"
-        elif "input" in e and e["type"].endswith("_type"):
+        elif isinstance(e.get("input"), str | int | float | bool):
             msg = f"{msg}, got {e['input']!r}"
         out.append(f"{field_path(loc)}: {msg}")
     return out

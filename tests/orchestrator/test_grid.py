@@ -1,0 +1,92 @@
+"""Cells and trial keys: stable, pure functions of the result-affecting config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from orchestrator.grid import expand, result_config
+from orchestrator.spec import SweepSpec, load_spec
+
+# Computed once from the built-in quickstart spec; a change here means every existing
+# sweep's keys change, so it must be deliberate (bump KEY_VERSION and say so).
+GOLDEN = {"tiny-l/none/0": ("897647351773fede", "a5b5e004fcff31f5")}
+
+
+def quickstart(**changes: object) -> SweepSpec:
+    raw = load_spec("quickstart").model_dump()
+    raw.update(changes)
+    return SweepSpec.model_validate(raw)
+
+
+def keys(spec: SweepSpec) -> dict[str, str]:
+    return {c.label: c.trial_key for c in expand(spec)}
+
+
+def test_golden_trial_key() -> None:
+    cells = {c.label: (c.trial_key, c.phase2_key) for c in expand(load_spec("quickstart"))}
+    for label, expected in GOLDEN.items():
+        assert cells[label] == expected
+
+
+def test_keys_are_identical_in_a_fresh_interpreter() -> None:
+    code = (
+        "from orchestrator.grid import expand; from orchestrator.spec import load_spec;"
+        "print(sorted(c.trial_key for c in expand(load_spec('quickstart'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(sorted(keys(load_spec("quickstart")).values()))
+
+
+def test_grid_is_the_full_product_with_unique_keys() -> None:
+    spec = load_spec("quickstart")
+    cells = expand(spec)
+    assert len(cells) == len(spec.models) * len(spec.intermediate_tasks) * len(spec.seeds)
+    assert len({c.trial_key for c in cells}) == len(cells)
+
+
+def test_storage_scheduling_resources_and_cost_do_not_change_keys() -> None:
+    base = keys(load_spec("quickstart"))
+    assert keys(quickstart(storage="s3://elsewhere/x")) == base
+    assert keys(quickstart(name="another-name")) == base
+    assert keys(quickstart(scheduling={"max_concurrent_trials": 7, "max_failures": 0})) == base
+    assert keys(quickstart(resources={"tiny-s": {"workers": 2, "zero_stage": 2}})) == base
+    assert keys(quickstart(cost={"sustained_flops_per_gpu": 5.0})) == base
+
+
+def test_result_affecting_changes_change_keys() -> None:
+    base = keys(load_spec("quickstart"))
+    raw = load_spec("quickstart").model_dump()
+    raw["phase3"]["defaults"]["lr"] = 2e-3
+    assert set(keys(SweepSpec.model_validate(raw)).values()).isdisjoint(base.values())
+    raw = load_spec("quickstart").model_dump()
+    raw["data"]["max_examples"]["train"] = 100
+    assert set(keys(SweepSpec.model_validate(raw)).values()).isdisjoint(base.values())
+
+
+def test_phase2_key_ignores_target_tasks_and_phase3() -> None:
+    spec = load_spec("quickstart")
+    other = quickstart(target_tasks=["xnli"])
+    a = {c.label: c.phase2_key for c in expand(spec)}
+    b = {c.label: c.phase2_key for c in expand(other)}
+    assert a == b
+    assert keys(spec) != keys(other)
+
+
+def test_cells_are_scheduled_largest_model_first() -> None:
+    order = [c.model for c in expand(load_spec("scaling"))]
+    assert order[0] == "xlmr-xxl" and order[-1] == "xlmr-base"
+
+
+def test_paths_are_pure_functions_of_keys() -> None:
+    cell = expand(load_spec("quickstart"))[0]
+    assert cell.cell_path("s3://b/sweep") == f"s3://b/sweep/cells/{cell.trial_key}"
+    assert cell.phase2_path("/r/sweep") == f"/r/sweep/phase2/{cell.phase2_key}"
+
+
+def test_result_config_lists_fields_for_change_detection() -> None:
+    a = result_config(load_spec("quickstart"))
+    raw = load_spec("quickstart").model_dump()
+    raw["phase2"]["defaults"]["lr"] = 5e-4
+    b = result_config(SweepSpec.model_validate(raw))
+    assert a["phase3"] == b["phase3"] and a["phase2"] != b["phase2"]

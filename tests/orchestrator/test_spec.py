@@ -1,0 +1,134 @@
+"""SweepSpec validation: every problem at once, each naming its field."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from orchestrator.spec import BUILTIN_SPECS, SpecError, load_spec, read_yaml, validate
+
+GOOD = {
+    "name": "demo",
+    "storage": "/tmp/xstilts-demo",
+    "models": ["tiny-s", "tiny-m"],
+    "intermediate_tasks": ["none", "mnli", "multitask"],
+    "target_tasks": ["xnli", "udpos"],
+    "seeds": [0, 1],
+    "data": {"source": "hub", "native_dir": "/data/native"},
+}
+
+
+def problems(raw: dict) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        validate(raw)
+    return info.value.problems
+
+
+def with_(**changes: object) -> dict:
+    raw = copy.deepcopy(GOOD)
+    raw.update(changes)
+    return raw
+
+
+@pytest.mark.parametrize("name", BUILTIN_SPECS)
+def test_builtin_specs_validate(name: str) -> None:
+    spec = load_spec(name)
+    assert spec.name == name
+
+
+def test_good_spec_validates() -> None:
+    assert validate(GOOD).models == ["tiny-s", "tiny-m"]
+
+
+BAD = [
+    (with_(target_tasks=["xnli", "udpos", "xnlii"]),
+     "target_tasks[2]: unknown task 'xnlii' — did you mean 'xnli'?"),
+    (with_(models=["tiny-z"]), "models[0]: unknown model 'tiny-z' — did you mean 'tiny-s'?"),
+    (with_(name="../escape"), "name: '../escape' is not a valid sweep name"),
+    (with_(name="UPPER"), "name: 'UPPER' is not a valid sweep name"),
+    (with_(seed=3), "seed: unknown field — did you mean 'seeds'?"),
+    (with_(seeds=[0, -1]), "seeds[1]: seed -1 is negative"),
+    (with_(seeds=["one"]), "seeds[0]: Input should be a valid integer, got 'one'"),
+    (with_(storage="http://bucket/x"), "storage: storage scheme 'http':// is not supported"),
+    (with_(phase2={"defaults": {"lr": -1.0}}),
+     "phase2.defaults.lr: Input should be greater than 0, got -1.0"),
+    (with_(data={"source": "local"}), "data: source 'local' needs local_dir"),
+    (with_(data={"source": "ftp"}), "data.source: Input should be 'hub' or 'local', got 'ftp'"),
+    (with_(intermediate_tasks=["none", "xnli"]),
+     "intermediate_tasks[1]: 'xnli' is a target task, not an intermediate task"),
+    (with_(target_tasks=["mnli"]), "target_tasks[0]: 'mnli' is an intermediate task"),
+    (with_(resources={"xlmr-base": {"workers": 2}}),
+     "resources.xlmr-base: model 'xlmr-base' is not in models"),
+    (with_(resources={"tiny-s": {"zero_stage": 1}}),
+     "resources.tiny-s.zero_stage: Input should be 2 or 3"),
+    (with_(phase3={"overrides": {"pawsx": {"lr": 1e-5}}}),
+     "phase3.overrides.pawsx: task 'pawsx' is not trained in phase3"),
+    (with_(seeds=[0, 0]), "seeds: 0 is listed twice"),
+    ({k: v for k, v in GOOD.items() if k != "name"}, "name: required field is missing"),
+    (with_(phase2={"defaults": {"learning_rate": 1e-5}}),
+     "phase2.defaults.learning_rate: unknown field"),
+    (with_(intermediate_tasks=["ccg"], data={"source": "hub"}),
+     "intermediate_tasks[0]: 'ccg' needs ccg which is not on the Hub"),
+    (with_(testing={"fail_cells": ["tiny-s"]}), "testing.fail_cells[0]: 'tiny-s' is not"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "expected"), BAD, ids=[e for _, e in BAD])
+def test_each_bad_spec_names_its_field(raw: dict, expected: str) -> None:
+    found = problems(raw)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    raw = with_(
+        name="../x",
+        models=["tiny-z"],
+        target_tasks=["xnlii"],
+        seeds=[-1],
+        seed=1,
+        storage="ftp://x",
+        data={"source": "local"},
+        resources={"nope": {}},
+    )
+    found = problems(raw)
+    for prefix in ("name:", "models[0]:", "target_tasks[0]:", "seeds[0]:", "seed:", "storage:",
+                   "data:", "resources.nope:"):  # fmt: skip
+        assert any(p.startswith(prefix) for p in found), (prefix, found)
+
+
+def test_yaml_reads_scientific_floats_and_rejects_code(tmp_path: Path) -> None:
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("a: 1e-5\nb: 2.0E+3\nc: 1_000\n")
+    assert read_yaml(ok) == {"a": 1e-5, "b": 2000.0, "c": 1000}
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("a: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(Exception, match="invalid YAML"):
+        read_yaml(evil)
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodels: [a, b\n")
+    with pytest.raises(Exception, match=r"bad\.yaml:\d+: invalid YAML"):
+        read_yaml(bad)
+
+
+def test_unknown_spec_reference_suggests_builtin() -> None:
+    with pytest.raises(Exception, match="did you mean 'quickstart'"):
+        load_spec("quickstrat")
+
+
+def test_overrides_apply_on_load() -> None:
+    spec = load_spec("quickstart", storage="s3://bucket/runs", name="qs-2")
+    assert (spec.storage, spec.name) == ("s3://bucket/runs", "qs-2")
+
+
+def test_hyperparameters_resolve_recipe_then_defaults_then_override() -> None:
+    spec = validate(with_(phase3={"defaults": {"lr": 2e-5}, "overrides": {"udpos": {"lr": 3e-5}}}))
+    xnli, udpos = spec.phase3.resolve("xnli"), spec.phase3.resolve("udpos")
+    assert (xnli["lr"], udpos["lr"]) == (2e-5, 3e-5)
+    assert (xnli["batch_size"], xnli["grad_accum"], xnli["max_seq_length"]) == (4, 8, 256)
+    squad = validate(with_(intermediate_tasks=["squad"])).phase2.resolve("squad")
+    assert (squad["grad_accum"], squad["max_seq_length"], squad["warmup_ratio"]) == (4, 384, 0.1)
