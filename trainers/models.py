@@ -1,0 +1,95 @@
+"""Build a pretrained encoder and its tokenizer from a ladder entry.
+
+`hub` entries and `local_dir` entries load through the same `from_pretrained` code (a Hub
+id or a directory in Hugging Face format); `local_config` entries are an `XLMRobertaConfig`
+of the entry's shape, initialised deterministically from the seed, with a tokenizer trained
+locally on the given corpus. A saved phase-2 encoder is a `local_dir` in that format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, XLMRobertaConfig
+from transformers.utils import logging as hf_logging
+
+from evaluation.errors import UserError
+from trainers.ladder import TINY_MAX_POSITIONS, ModelEntry
+from trainers.tokenizer import local_tokenizer, wrap
+
+Corpus = Callable[[], list[str]]
+
+hf_logging.disable_progress_bar()
+
+
+@dataclass
+class Pretrained:
+    encoder: PreTrainedModel
+    tokenizer: object  # a PreTrainedTokenizerFast (typed loosely: transformers' stubs vary)
+
+
+def tiny_config(entry: ModelEntry) -> XLMRobertaConfig:
+    return XLMRobertaConfig(
+        vocab_size=entry.vocab_size,
+        hidden_size=entry.hidden,
+        num_hidden_layers=entry.layers,
+        num_attention_heads=entry.heads,
+        intermediate_size=entry.ffn,
+        max_position_embeddings=TINY_MAX_POSITIONS,
+        type_vocab_size=1,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+
+
+def _from_config(entry: ModelEntry, seed: int, corpus: Corpus, cache_dir: str) -> Pretrained:
+    tokenizer = wrap(local_tokenizer(corpus(), entry.vocab_size, cache_dir))
+    if len(tokenizer) > entry.vocab_size:
+        raise UserError(f"tokenizer has {len(tokenizer)} tokens, over {entry.name}'s vocab")
+    torch.manual_seed(seed)
+    encoder = AutoModel.from_config(tiny_config(entry))
+    return Pretrained(encoder, tokenizer)
+
+
+def load_dir(location: str, entry: ModelEntry | None = None) -> Pretrained:
+    """An encoder and tokenizer in Hugging Face format (Hub id or directory).
+
+    With `entry`, the stored config must have the entry's shape: a phase-2 encoder saved by
+    another model size is a user error, not a silent mismatch.
+    """
+    if entry is not None:
+        check_shape(location, entry)
+    encoder = AutoModel.from_pretrained(location)
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    return Pretrained(encoder, tokenizer)
+
+
+def check_shape(location: str, entry: ModelEntry) -> None:
+    try:
+        config = AutoConfig.from_pretrained(location)
+    except OSError as err:
+        raise UserError(f"no Hugging Face model at {location}: {err}".splitlines()[0]) from None
+    shape = (config.num_hidden_layers, config.hidden_size)
+    if shape != (entry.layers, entry.hidden):
+        raise UserError(
+            f"checkpoint at {location} has {shape[0]} layers x {shape[1]} hidden, "
+            f"but model {entry.name} has {entry.layers} x {entry.hidden}"
+        )
+
+
+def build_pretrained(entry: ModelEntry, *, seed: int, corpus: Corpus, cache_dir: str) -> Pretrained:
+    """The phase-1 model of `entry`; `corpus` is read only for `local_config` entries."""
+    if entry.source == "local_config":
+        return _from_config(entry, seed, corpus, cache_dir)
+    if entry.source == "local_dir" and not Path(entry.location).is_dir():
+        raise UserError(f"model {entry.name}: {entry.location} is not a directory")
+    return load_dir(entry.location)
+
+
+def save_pretrained(model: Pretrained, directory: str) -> None:
+    model.encoder.save_pretrained(directory)
+    model.tokenizer.save_pretrained(directory)  # type: ignore[attr-defined]
