@@ -132,7 +132,9 @@ def as_document(
 
 def _task_table(task: TaskAverage) -> Table:
     metrics = list(task.average)
-    table = Table(title=f"{task.task}  (avg_metric {task.avg_metric:.2f})", title_justify="left")
+    table = Table(
+        title=task.task, title_justify="left", caption=f"avg_metric {task.avg_metric:.2f}"
+    )
     table.add_column("language")
     for metric in metrics:
         table.add_column(metric, justify="right")
