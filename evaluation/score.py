@@ -40,23 +40,26 @@ def _task_dirs(root: Path) -> dict[str, Path]:
     return dirs
 
 
-def _requested(name: str, preds: dict[str, Path], labels: dict[str, Path]) -> str:
+def _requested(name: str, roots: dict[Path, dict[str, Path]]) -> str:
     spec = get_task(name)
     if spec.role is not Role.TARGET:
         raise UserError(f"{name!r} is an intermediate task; only target tasks are scored")
-    for tree in (preds, labels):
-        if name not in tree:
-            root = next(iter(tree.values())).parent if tree else "the tree"
-            raise UserError(f"{root}/{name}: no such task folder")
+    for root, dirs in roots.items():
+        if name not in dirs:
+            raise UserError(f"{root / name}: no such task folder")
     return name
 
 
 def select_tasks(
-    preds: dict[str, Path], labels: dict[str, Path], tasks: Sequence[str] | None, warn: Warn
+    roots: dict[Path, dict[str, Path]], tasks: Sequence[str] | None, warn: Warn
 ) -> list[str]:
-    """Tasks to score: those asked for (all must exist in both trees), else all in both."""
+    """Tasks to score: those asked for (all must exist in both trees), else all in both.
+
+    `roots` maps each tree's root (predictions first) to its task folders.
+    """
     if tasks is not None:
-        return [_requested(name, preds, labels) for name in dict.fromkeys(tasks)]
+        return [_requested(name, roots) for name in dict.fromkeys(tasks)]
+    preds, labels = roots.values()
     for name in sorted(preds.keys() ^ labels.keys()):
         only = "predictions" if name in preds else "labels"
         warn(f"{name}: folder only in the {only} tree; not scored")
@@ -99,7 +102,9 @@ def score_trees(
 ) -> dict[str, TaskAverage]:
     """Per-task averages of every selected task; raises UserError on any bad input."""
     pred_dirs, label_dirs = _task_dirs(predictions), _task_dirs(labels)
-    selected = select_tasks(pred_dirs, label_dirs, tasks, warn)
+    if predictions.resolve() == labels.resolve():
+        warn("the prediction and label trees are the same folder")
+    selected = select_tasks({predictions: pred_dirs, labels: label_dirs}, tasks, warn)
     return {
         name: score_task(get_task(name), pred_dirs[name], label_dirs[name], warn)
         for name in selected
