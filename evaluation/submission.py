@@ -19,7 +19,10 @@ tolerant as the official script, no more: unequal example counts are errors wher
 requires equal counts (labels, tags, XCOPA); a missing QA / Mewsli-X / LAReQA id scores 0
 and an id absent from the labels is ignored, each with a warning; BUCC pairs not in the
 gold count as wrong. A tagged sentence whose length differs from the gold one is scored as
-the official scorer scores it (see `evaluation.scorers.seqeval`) with a warning.
+the official scorer scores it (see `evaluation.scorers.seqeval`) with a warning. Where the
+official reader would silently misread a malformed file, it is an error here: a tab in a
+one-value-per-line file, a BUCC line (blank ones included) that is not two tab-separated
+ids, a JSON value of the wrong kind, a question id that occurs twice in the labels.
 """
 
 from __future__ import annotations
