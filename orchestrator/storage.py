@@ -88,6 +88,11 @@ class Storage:
     def is_local(self) -> bool:
         return isinstance(self.fs, pafs.LocalFileSystem)
 
+    @property
+    def create_is_atomic(self) -> bool:
+        """Whether ``publish(create_only=True)`` is one atomic step (no check-then-write)."""
+        return self.is_local or (self.s3 is not None and _env_credentials() is not None)
+
     def path(self, *parts: str) -> str:
         return "/".join([self.root, *parts]) if self.root else "/".join(parts)
 
@@ -107,7 +112,7 @@ class Storage:
         with _storage_errors(self, "write", path):
             if self.is_local:
                 return _publish_local(path, data, create_only=create_only)
-            if create_only and self.s3 is not None and _env_credentials() is not None:
+            if create_only and self.s3 is not None and self.create_is_atomic:
                 return _put_if_absent(self.s3, _object_key(path), data)
             if create_only and self.exists(path):
                 return False
