@@ -40,26 +40,27 @@ def _task_dirs(root: Path) -> dict[str, Path]:
     return dirs
 
 
-def _requested(name: str, roots: dict[Path, dict[str, Path]]) -> str:
+Trees = tuple[tuple[Path, dict[str, Path]], tuple[Path, dict[str, Path]]]
+
+
+def _requested(name: str, trees: Trees) -> str:
     spec = get_task(name)
     if spec.role is not Role.TARGET:
         raise UserError(f"{name!r} is an intermediate task; only target tasks are scored")
-    for root, dirs in roots.items():
+    for root, dirs in trees:
         if name not in dirs:
             raise UserError(f"{root / name}: no such task folder")
     return name
 
 
-def select_tasks(
-    roots: dict[Path, dict[str, Path]], tasks: Sequence[str] | None, warn: Warn
-) -> list[str]:
+def select_tasks(trees: Trees, tasks: Sequence[str] | None, warn: Warn) -> list[str]:
     """Tasks to score: those asked for (all must exist in both trees), else all in both.
 
-    `roots` maps each tree's root (predictions first) to its task folders.
+    `trees` holds (root, task folders by name) of the prediction and the label tree.
     """
     if tasks is not None:
-        return [_requested(name, roots) for name in dict.fromkeys(tasks)]
-    preds, labels = roots.values()
+        return [_requested(name, trees) for name in dict.fromkeys(tasks)]
+    (_, preds), (_, labels) = trees
     for name in sorted(preds.keys() ^ labels.keys()):
         only = "predictions" if name in preds else "labels"
         warn(f"{name}: folder only in the {only} tree; not scored")
@@ -71,9 +72,8 @@ def _language_pairs(spec: TaskSpec, pred_dir: Path, label_dir: Path, warn: Warn)
     label_files = language_files(label_dir, spec, warn)
     for lang in spec.languages:
         if (lang in pred_files) != (lang in label_files):
-            missing = (
-                label_dir if lang in pred_files else pred_dir
-            ) / f"test-{lang}.{spec.file_ext}"
+            where = label_dir if lang in pred_files else pred_dir
+            missing = where / f"test-{lang}.{spec.file_ext}"
             raise UserError(f"{missing}: missing ({lang} is in the other tree)")
     if not label_files:
         raise UserError(f"{label_dir}: no test-<lang>.{spec.file_ext} files")
@@ -104,7 +104,7 @@ def score_trees(
     pred_dirs, label_dirs = _task_dirs(predictions), _task_dirs(labels)
     if predictions.resolve() == labels.resolve():
         warn("the prediction and label trees are the same folder")
-    selected = select_tasks({predictions: pred_dirs, labels: label_dirs}, tasks, warn)
+    selected = select_tasks(((predictions, pred_dirs), (labels, label_dirs)), tasks, warn)
     return {
         name: score_task(get_task(name), pred_dirs[name], label_dirs[name], warn)
         for name in selected

@@ -233,3 +233,11 @@ def test_uneven_sentence_lengths_are_scored_with_a_warning(tree, capsys):
     path.write_text("NOUN\n" + path.read_text())
     _, err = _scores(preds, labels, capsys)
     assert "differ in length" in err
+
+
+def test_labels_scored_against_themselves_are_perfect(mock: Path, capsys):
+    tasks = ["pawsx", "xnli", "udpos", "panx", "bucc2018", "tatoeba", "mewslix"]
+    run(mock / "labels", mock / "labels", tasks, as_json=True)
+    result = json.loads(capsys.readouterr().out)
+    for task in tasks:
+        assert set(result["tasks"][task]["average"].values()) == {100.0}, task
