@@ -29,6 +29,9 @@ class Source:
     column names; None means "the task's default mapping". `where_prefix` keeps only
     rows whose column starts with a prefix (TyDiQA encodes the language in the id).
     `native` names a non-Hub file format read from a local directory (Mewsli-X, CCG).
+    `drop_unlabeled` drops rows without a gold label (SNLI's -1) instead of failing;
+    `skip_tags` removes tokens carrying these tags (UD's "_" multiword-token rows);
+    `optional` sources are skipped when no local directory holds them (FEVER-NLI).
     """
 
     dataset: str
@@ -37,6 +40,9 @@ class Source:
     columns: Mapping[str, str] | None = None
     where_prefix: tuple[str, str] | None = None
     native: str | None = None
+    drop_unlabeled: bool = False
+    skip_tags: tuple[str, ...] = ()
+    optional: bool = False
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,8 @@ register(
             Source("facebook/anli", "plain_text", "train_r2"),
             Source("facebook/anli", "plain_text", "train_r3"),
             Source(GLUE, "mnli", "train"),
-            Source("stanfordnlp/snli", "plain_text", "train"),
-            Source("fever_nli", None, "train", native="fever_nli"),
+            Source("stanfordnlp/snli", "plain_text", "train", drop_unlabeled=True),
+            Source("fever_nli", None, "train", native="fever_nli", optional=True),
         ),
         dev=(
             Source("facebook/anli", "plain_text", "dev_r1"),
@@ -197,7 +197,7 @@ register(
             "choices": ("choice1", "choice2"),
             "label": "label",
         },
-        ("0", "1"),
+        ("choice1", "choice2"),  # super_glue's ClassLabel names
         "validation",
         400,
     ),

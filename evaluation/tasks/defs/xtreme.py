@@ -38,7 +38,13 @@ register(
         headline="f1",
         scorer="bucc",
         version=1,
-        columns={"source": "source_sentence", "target": "target_sentence"},
+        # google/xtreme's bucc18 rows are the gold pairs; its *_lang columns hold sentence ids.
+        columns={
+            "source": "source_sentence",
+            "target": "target_sentence",
+            "source_id": "source_lang",
+            "target_id": "target_lang",
+        },
         eval={lang: Source("google/xtreme", f"bucc18.{lang}", "test") for lang in BUCC_LANGS},
         group="retrieval",
         description="Parallel sentence mining; margin threshold tuned on the validation gold.",

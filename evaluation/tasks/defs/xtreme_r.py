@@ -61,6 +61,7 @@ def _udpos_source(lang: str) -> Source:
             UDPOS_EXTRA[lang],
             "test",
             {"tokens": "tokens", "tags": "upos"},
+            skip_tags=("_",),  # UD keeps multiword-token rows tagged "_"; xtreme drops them
         )
     return Source(XTREME, f"udpos.{UDPOS_NAMES[lang]}", "test")
 
@@ -115,7 +116,7 @@ register(
             "choices": ("choice1", "choice2"),
             "label": "label",
         },
-        labels=("0", "1"),
+        labels=("choice1", "choice2"),  # super_glue copa's ClassLabel; xcopa's int indexes it
         train=(Source("aps/super_glue", "copa", "train"),),
         dev=(Source("aps/super_glue", "copa", "validation"),),
         eval={lang: Source("cambridgeltl/xcopa", lang, "test") for lang in XCOPA_LANGS},

@@ -1,0 +1,178 @@
+"""Schema-exact local fixtures for every task: a miniature, learnable XTREME-R.
+
+`write_fixtures(root)` writes every split of every dataset config the task registry
+reads, as `<root>/<dataset id>/<config>/<split>.parquet` through `datasets` with the
+declared `Features` (so ClassLabels survive), plus the native files of Mewsli-X, CCG and
+FEVER-NLI, plus `metadata.json` with each language's transform strength. Content comes
+from a synthetic English-like grammar and per-language transforms
+(`evaluation.data.synth`); everything is a pure function of the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets.utils import logging as hf_logging
+
+from evaluation.data.schemas import HubSchema, schema_for
+from evaluation.data.sources import config_dir
+from evaluation.data.synth import natives
+from evaluation.data.synth.hubrows import RowContext, to_hub
+from evaluation.data.synth.kinds import draw, kind_of, row_maker
+from evaluation.data.synth.languages import language
+from evaluation.tasks import all_tasks
+from evaluation.tasks.spec import Source, TaskSpec
+
+FIXTURE_VERSION = 1
+METADATA = "metadata.json"
+
+
+@dataclass(frozen=True)
+class Use:
+    """One task reading one dataset config in one language."""
+
+    task: TaskSpec
+    source: Source
+    language: str
+
+
+def dataset_uses(tasks: Iterable[TaskSpec]) -> dict[tuple[str, str | None], list[Use]]:
+    """Every Hub dataset config the tasks read, with who reads it and in which language."""
+    uses: dict[tuple[str, str | None], list[Use]] = defaultdict(list)
+    for task in tasks:
+        parts = [("en", s) for s in (*task.train, *task.dev)]
+        parts += [(lang, s) for lang, s in task.eval.items()]
+        for lang, src in parts:
+            if src.native is None:
+                uses[(src.dataset, src.config)].append(Use(task, src, lang))
+    return dict(uses)
+
+
+def build_datasets(
+    seed: int = 0, n_per_split: int = 200, tasks: Iterable[TaskSpec] | None = None
+) -> Iterator[tuple[str, str | None, str, datasets.Dataset]]:
+    """(dataset, config, split, in-memory Dataset) for every Hub split the tasks read."""
+    cache: dict[tuple[str, str, float], list[Any]] = {}
+    for (name, config), uses in sorted(dataset_uses(tasks or all_tasks()).items(), key=_key):
+        schema = schema_for(name, config)
+        for split in schema.splits_of(config):
+            yield name, config, split, _split(schema, split, uses, seed, n_per_split, cache)
+
+
+def _key(item: tuple[tuple[str, str | None], list[Use]]) -> tuple[str, str]:
+    return item[0][0], item[0][1] or ""
+
+
+def _split(
+    schema: HubSchema,
+    split: str,
+    uses: list[Use],
+    seed: int,
+    n: int,
+    cache: dict[tuple[str, str, float], list[Any]],
+) -> datasets.Dataset:
+    task = uses[0].task
+    kind = kind_of(task)
+    columns = uses[0].source.columns or task.columns
+    share = schema.unanswerable_share
+    items = cache.setdefault((kind, split, share), draw(kind, split, seed, n, share))
+    realize = row_maker(task, kind, seed)
+    rng = random.Random(f"{seed}/{schema.dataset}/{split}/unlabeled")
+    rows: list[dict[str, Any]] = []
+    for lang, prefix in _languages(uses):
+        for item in items:
+            hidden = split in schema.unlabeled_splits or rng.random() < schema.unlabeled_share
+            ctx = RowContext(len(rows), lang, split, prefix, hidden)
+            rows.append(to_hub(realize(item, lang), columns, task.labels, schema.features, ctx))
+    return datasets.Dataset.from_list(rows, features=schema.features)
+
+
+def _languages(uses: list[Use]) -> list[tuple[str, str]]:
+    """(language, id prefix) pairs a config holds: one, or several told apart by id prefix."""
+    seen: dict[str, str] = {}
+    for use in uses:
+        prefix = use.source.where_prefix[1] if use.source.where_prefix else ""
+        seen.setdefault(use.language, prefix)
+    return sorted(seen.items())
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    was_off = not hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not was_off:
+            hf_logging.enable_progress_bar()
+
+
+def write_fixtures(
+    root: Path,
+    *,
+    seed: int = 0,
+    n_per_split: int = 200,
+    progress: Callable[[str], None] | None = None,
+    tasks: Iterable[TaskSpec] | None = None,
+) -> Path:
+    """Write the fixture tree under `root` and return it. Same seed, same bytes."""
+    root = Path(root)
+    chosen = list(tasks or all_tasks())
+    root.mkdir(parents=True, exist_ok=True)
+    with _quiet():
+        for name, config, split, ds in build_datasets(seed, n_per_split, chosen):
+            path = config_dir(root, name, config) / f"{split}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            ds.to_parquet(str(path))
+            if progress:
+                progress(f"{name} {config or ''} {split}: {len(ds)} rows")
+    natives.write_all(root, chosen, seed, n_per_split, progress)
+    _write_metadata(root, chosen, seed, n_per_split)
+    return root
+
+
+def _write_metadata(root: Path, tasks: list[TaskSpec], seed: int, n: int) -> None:
+    langs = sorted({lang for t in tasks for lang in (*t.languages, "en")})
+    meta = {
+        "fixture_version": FIXTURE_VERSION,
+        "seed": seed,
+        "n_per_split": n,
+        "tasks": sorted(t.name for t in tasks),
+        "languages": {lang: language(lang).metadata() for lang in langs},
+    }
+    (root / METADATA).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def read_metadata(root: Path) -> dict[str, Any]:
+    return json.loads((Path(root) / METADATA).read_text())
+
+
+def ensure_fixtures(root: Path, *, seed: int = 0, n_per_split: int = 200) -> Path:
+    """Generate fixtures under `root` unless they are there; atomic (temp dir + rename)."""
+    root = Path(root)
+    if (root / METADATA).exists():
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        write_fixtures(tmp, seed=seed, n_per_split=n_per_split)
+        if root.exists() and not any(root.iterdir()):
+            root.rmdir()
+        os.replace(tmp, root)
+    except OSError:
+        if not (root / METADATA).exists():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root

@@ -1,0 +1,1 @@
+"""Synthetic content for fixtures: grammar, languages, task content, Hub rows."""
