@@ -258,8 +258,6 @@ def _storage_errors(storage: Storage, action: str, path: str) -> Iterator[None]:
         yield
     except UserError:
         raise
-    except FileNotFoundError:
-        raise
     except OSError as exc:
         raise UserError(describe_failure(storage, action, path, exc)) from exc
 
