@@ -1,0 +1,158 @@
+"""From deduplicated rows to score blocks, listing everything that is missing.
+
+A *block* holds the complete per-seed scores of one (model, intermediate task, target
+task, metric): a seeds × languages matrix. The languages of a target task are those of
+its registry spec that the sweep scored at all; a seed scored on only some of them is
+left out of the statistics (a std over fewer languages is not comparable) and listed in
+`missing`, like every (model, intermediate task, seed) the sweep's grid has but the store
+lacks. Nothing is dropped without an entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+
+import numpy as np
+import pandas as pd
+
+from evaluation.analysis.bootstrap import Array
+from evaluation.errors import UserError
+from evaluation.tasks import get_task
+
+QA_SECONDARY = "exact_match"
+
+
+@dataclass(frozen=True)
+class Block:
+    model: str
+    model_params: int
+    intermediate_task: str
+    target_task: str
+    metric: str
+    languages: tuple[str, ...]
+    seeds: tuple[int, ...]
+    scores: Array  # (n_seeds, n_languages)
+
+
+@dataclass
+class Blocks:
+    blocks: list[Block] = field(default_factory=list)
+    missing: list[dict[str, object]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    languages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per target task
+
+
+def reported_metrics(target_task: str) -> tuple[str, ...]:
+    """The headline metric, and EM beside F1 for the QA tasks."""
+    spec = get_task(target_task)
+    extra = (QA_SECONDARY,) if QA_SECONDARY in spec.metrics and spec.headline == "f1" else ()
+    return (spec.headline, *extra)
+
+
+def _grid(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
+    cells = rows[["model", "intermediate_task", "seed"]].drop_duplicates()
+    models = sorted(cells["model"].astype(str).unique())
+    tasks = sorted(cells["intermediate_task"].astype(str).unique())
+    seeds = sorted(int(s) for s in cells["seed"].unique())
+    return list(product(models, tasks, seeds))
+
+
+def _known_targets(rows: pd.DataFrame, out: Blocks) -> list[str]:
+    known = []
+    for name in sorted(rows["target_task"].astype(str).unique()):
+        try:
+            get_task(name)
+        except UserError as e:
+            out.notes.append(f"target task {name!r} skipped: {e}")
+            continue
+        known.append(name)
+    return known
+
+
+def _languages(target: str, scored: pd.DataFrame, out: Blocks) -> tuple[str, ...]:
+    spec = get_task(target)
+    present = set(scored["language"].astype(str).unique())
+    never = [lang for lang in spec.languages if lang not in present]
+    if never:
+        out.missing.append(
+            {"target_task": target, "languages": never, "reason": "never scored in this sweep"}
+        )
+    return tuple(lang for lang in spec.languages if lang in present)
+
+
+def _wide(scored: pd.DataFrame, languages: tuple[str, ...]) -> pd.DataFrame:
+    frame = scored.assign(
+        model=scored["model"].astype(str),
+        intermediate_task=scored["intermediate_task"].astype(str),
+        language=scored["language"].astype(str),
+    )
+    wide = frame.set_index(["model", "intermediate_task", "seed", "language"])["value"]
+    return wide.unstack("language").reindex(columns=list(languages))
+
+
+def _absent(wide: pd.DataFrame, grid: list[tuple[str, str, int]], where: dict[str, object]):
+    have = set(wide.index)
+    for model, task, seed in grid:
+        if (model, task, seed) not in have:
+            yield {"model": model, "intermediate_task": task, "seed": seed, **where}
+
+
+def _partial(wide: pd.DataFrame, where: dict[str, object]):
+    gaps = wide.isna()
+    for (model, task, seed), row in gaps[gaps.any(axis=1)].iterrows():
+        lost = [str(lang) for lang, gone in row.items() if gone]
+        reason = "scored on some languages only; left out of the statistics"
+        yield {"model": model, "intermediate_task": task, "seed": int(seed), **where}, lost, reason
+
+
+def _metric_blocks(wide: pd.DataFrame, params: dict[str, int], target: str, metric: str):
+    complete = wide[wide.notna().all(axis=1)]
+    for (model, task), frame in complete.groupby(level=[0, 1], sort=True):
+        yield Block(
+            model=str(model),
+            model_params=params[str(model)],
+            intermediate_task=str(task),
+            target_task=target,
+            metric=metric,
+            languages=tuple(map(str, frame.columns)),
+            seeds=tuple(int(s) for s in frame.index.get_level_values(2)),
+            scores=frame.to_numpy(dtype=np.float64),
+        )
+
+
+def _target(rows: pd.DataFrame, target: str, ctx: tuple, out: Blocks) -> None:
+    grid, params = ctx
+    split = get_task(target).report_split
+    mine = rows[(rows["target_task"] == target) & (rows["split"] == split)]
+    if mine.empty:
+        reason = f"no scores on the {split} split, the split the benchmark reports"
+        out.missing.append({"target_task": target, "reason": reason})
+        return
+    out.languages[target] = languages = _languages(target, mine, out)
+    for metric in reported_metrics(target):
+        scored = mine[mine["metric"] == metric]
+        where: dict[str, object] = {"target_task": target, "metric": metric}
+        wide = _wide(scored, languages)
+        for entry in _absent(wide, grid, where):
+            out.missing.append({**entry, "reason": "no scores"})
+        for entry, lost, reason in _partial(wide, where):
+            out.missing.append({**entry, "languages": lost, "reason": reason})
+        out.blocks.extend(_metric_blocks(wide, params, target, metric))
+
+
+def _params(rows: pd.DataFrame, out: Blocks) -> dict[str, int]:
+    sizes = rows.groupby(rows["model"].astype(str))["model_params"].agg(["min", "max"])
+    for model, (lo, hi) in sizes.iterrows():
+        if lo != hi:
+            out.notes.append(f"model {model} has several parameter counts ({lo}, {hi}); using {hi}")
+    return {str(m): int(hi) for m, hi in sizes["max"].items()}
+
+
+def build_blocks(rows: pd.DataFrame) -> Blocks:
+    """Score blocks of every registered target task in `rows`, and what is missing."""
+    out = Blocks()
+    ctx = (_grid(rows), _params(rows, out))
+    for target in _known_targets(rows, out):
+        _target(rows, target, ctx, out)
+    return out
