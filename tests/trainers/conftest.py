@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 import torch
+from synth_examples import synthetic_texts
 
 from trainers.ladder import LADDER
 from trainers.models import Pretrained, build_pretrained
 
 torch.set_num_threads(1)
-
-SYLLABLES = "ka lo mi re to shi na vu ze pa ri qo el an un os".split()
-
-
-def synthetic_texts(n: int = 400, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    words = ["".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 3))) for _ in range(300)]
-    return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) for _ in range(n)]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,226 @@
+"""The one training loop of phases 2 and 3.
+
+A phase is a `TrainSpec` (plain values) plus the tasks it trains, each with its own head on
+the shared encoder: one task for phase 3 and single-task phase 2, several for multitask
+phase 2 (micro-batches drawn by `trainers.sampling`). AdamW without decay on biases and
+LayerNorm, linear warm-up and decay, gradient clipping and accumulation, bf16 autocast
+only on a CUDA GPU that supports it. Every `eval_every` steps the headline metric on the
+English dev examples (mean over tasks) drives early stopping with `patience` (0: none);
+the best weights are reloaded at the end. Checkpoints (`trainers.checkpoint`) hold every
+piece of state, so a resumed run ends exactly where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from evaluation.predict import golds
+from evaluation.scorers import get_scorer
+from evaluation.tasks import TaskSpec
+from trainers import state as train_state
+from trainers.checkpoint import CheckpointStore, Resume
+from trainers.heads import Feature, head_for
+from trainers.sampling import choose
+from trainers.taskmodel import TaskModel, Tokenization, _to, predictor
+
+log = logging.getLogger("trainers")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    lr: float
+    batch_size: int
+    grad_accum: int
+    warmup_ratio: float
+    eval_every: int
+    patience: int
+    weight_decay: float
+    max_grad_norm: float
+    seed: int
+    epochs: float | None = None
+    max_steps: int | None = None
+    checkpoint_every: int | None = None  # default: eval_every
+    eval_batch_size: int = 64
+
+    @classmethod
+    def from_hparams(cls, hparams: Mapping[str, Any], seed: int, **extra: Any) -> TrainSpec:
+        keys = (
+            "lr",
+            "batch_size",
+            "grad_accum",
+            "warmup_ratio",
+            "eval_every",
+            "patience",
+            "weight_decay",
+            "max_grad_norm",
+            "epochs",
+            "max_steps",
+        )
+        return cls(seed=seed, **{k: hparams[k] for k in keys if k in hparams}, **extra)
+
+
+@dataclass
+class TaskData:
+    """One task of a phase: spec, training features, English dev examples, tokenization."""
+
+    spec: TaskSpec
+    train: list[Feature]
+    dev: Sequence[Any]
+    tok: Tokenization
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    best_score: float | None
+    best_step: int | None
+    stopped_early: bool
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+StepCallback = Callable[[int, float], None]
+
+
+def total_steps(spec: TrainSpec, tasks: Mapping[str, TaskData]) -> int:
+    if spec.max_steps:
+        return spec.max_steps
+    examples = sum(len(t.train) for t in tasks.values())
+    return max(1, math.ceil((spec.epochs or 1.0) * examples / (spec.batch_size * spec.grad_accum)))
+
+
+def bf16_autocast() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def make_optimizer(
+    model: nn.Module, spec: TrainSpec, steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    no_decay = [p for n, p in named if n.endswith("bias") or "LayerNorm" in n]
+    decay = [p for n, p in named if not (n.endswith("bias") or "LayerNorm" in n)]
+    groups = [
+        {"params": decay, "weight_decay": spec.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=spec.lr)
+    warmup = int(spec.warmup_ratio * steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (steps - step) / max(1, steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def next_batch(state: train_state.TrainState, name: str, data: TaskData, spec: TrainSpec) -> list:
+    """The next `batch_size` training features of a task, in this epoch's seeded order."""
+    n = len(data.train)
+    epoch, pos = state.orders.get(name, (0, 0))
+    size = min(spec.batch_size, n)
+    if pos + size > n:
+        epoch, pos = epoch + 1, 0
+    order = train_state.permutation(spec.seed, name, epoch, n)
+    state.orders[name] = (epoch, pos + size)
+    return [data.train[i] for i in order[pos : pos + size]]
+
+
+def train_step(
+    model: TaskModel,
+    tasks: Mapping[str, TaskData],
+    state: train_state.TrainState,
+    opt: tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR],
+    spec: TrainSpec,
+) -> float:
+    optimizer, scheduler = opt
+    sizes = {name: len(t.train) for name, t in tasks.items()}
+    total = 0.0
+    for micro in range(spec.grad_accum):
+        name = choose(spec.seed, state.step * spec.grad_accum + micro, sizes)
+        data = tasks[name]
+        kind = head_for(data.spec)
+        batch = _to(kind.collate(next_batch(state, name, data, spec), _pad_id(data)), model)
+        with torch.autocast("cuda", torch.bfloat16, enabled=bf16_autocast()):
+            logits = kind.forward(model.encoder, model.heads[name], batch)
+        loss = kind.loss(logits, batch) / spec.grad_accum
+        loss.backward()
+        total += float(loss.detach())
+    torch.nn.utils.clip_grad_norm_(model.parameters(), spec.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total
+
+
+def _pad_id(data: TaskData) -> int:
+    return int(data.tok.tokenizer.pad_token_id)
+
+
+def dev_score(model: TaskModel, tasks: Mapping[str, TaskData], spec: TrainSpec) -> float | None:
+    """Mean headline metric over the tasks' English dev examples (None without any)."""
+    scores = []
+    for data in tasks.values():
+        if not data.dev:
+            continue
+        task = data.spec
+        predict = predictor(model, task, data.tok, spec.eval_batch_size, bf16_autocast())
+        result = get_scorer(task.scorer).score(
+            predict(data.dev), golds(task, data.dev), language="en"
+        )
+        scores.append(result[task.headline])
+    return sum(scores) / len(scores) if scores else None
+
+
+def _evaluate(model: TaskModel, tasks: Mapping, state: train_state.TrainState, spec, loss) -> None:
+    score = dev_score(model, tasks, spec)
+    state.history.append({"step": float(state.step), "loss": loss, "score": score or 0.0})
+    if score is None:
+        return
+    if state.best_score is None or score > state.best_score:
+        state.best_score, state.best_step, state.bad_evals = score, state.step, 0
+        state.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.bad_evals += 1
+        state.stopped = spec.patience > 0 and state.bad_evals >= spec.patience
+    log.info(
+        "step %d: dev %.3f (best %.3f @ %s)", state.step, score, state.best_score, state.best_step
+    )
+
+
+def train(
+    model: TaskModel,
+    tasks: Mapping[str, TaskData],
+    spec: TrainSpec,
+    *,
+    checkpoints: CheckpointStore | None = None,
+    resume: Resume = Resume.IF_AVAILABLE,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train `model`'s encoder and the tasks' heads; leave the best weights loaded."""
+    steps = total_steps(spec, tasks)
+    opt = make_optimizer(model, spec, steps)
+    state = train_state.start(model, opt, spec.seed, checkpoints, resume)
+    every = spec.checkpoint_every or spec.eval_every
+    model.train()
+    while state.step < steps and not state.stopped:
+        loss = train_step(model, tasks, state, opt, spec)
+        state.step += 1
+        if state.step % spec.eval_every == 0 or state.step == steps:
+            _evaluate(model, tasks, state, spec, loss)
+        if checkpoints is not None and (
+            state.step % every == 0 or state.step == steps or state.stopped
+        ):
+            checkpoints.save(state.step, train_state.snapshot(model, opt, state))
+        if on_step is not None:
+            on_step(state.step, loss)
+    if state.best_weights is not None:
+        model.load_state_dict(state.best_weights)
+    model.eval()
+    return TrainResult(state.step, state.best_score, state.best_step, state.stopped, state.history)
