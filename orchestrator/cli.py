@@ -57,6 +57,73 @@ def plan(spec: str, storage: str | None, name: str | None, show_cells: bool) -> 
 
 
 @cli.command()
+@click.argument("spec", default="quickstart")
+@STORAGE
+@NAME
+def run(spec: str, storage: str | None, name: str | None) -> None:
+    """Run a sweep (default: the built-in quickstart, on an embedded Ray, on CPU).
+
+    Connects to the cluster in RAY_ADDRESS when set. Run it again after any crash: it
+    resumes, and finished work is never redone.
+    """
+    from orchestrator.driver import run_sweep
+
+    result = run_sweep(_load(spec, storage, name))
+    click.echo(
+        f"{len(result.done)} cells done, {len(result.failed)} failed, "
+        f"{len(result.unfinished)} unfinished"
+    )
+    for label, cause in result.failed.items():
+        click.echo(f"failed: {label}: {cause}", err=True)
+    if result.exit_code:
+        sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("spec", default="quickstart")
+@STORAGE
+@NAME
+def status(spec: str, storage: str | None, name: str | None) -> None:
+    """Each cell's state: pending, running (phase, target task), done, failed (cause)."""
+    from orchestrator.status_view import show_status
+
+    show_status(_load(spec, storage, name))
+
+
+@cli.command()
+@click.argument("spec", default="quickstart")
+@STORAGE
+@NAME
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "parquet"]), default="table")
+@click.option("--where", multiple=True, help="COLUMN=VALUE filter; repeat to combine.")
+@click.option("--out", type=click.Path(path_type=Path), help="Write CSV/Parquet here.")
+def results(
+    spec: str,
+    storage: str | None,
+    name: str | None,
+    fmt: str,
+    where: tuple[str, ...],
+    out: Path | None,
+) -> None:
+    """Print or export the deduplicated per-language rows of a sweep."""
+    from orchestrator.status_view import show_results
+
+    show_results(_load(spec, storage, name), fmt, where, out)
+
+
+@cli.command()
+@click.argument("spec", default="quickstart")
+@STORAGE
+@NAME
+@click.option("--out", type=click.Path(path_type=Path), help="Report folder (default: in storage).")
+def report(spec: str, storage: str | None, name: str | None, out: Path | None) -> None:
+    """Answer the question from the results store: tables, plots, intervals."""
+    from orchestrator.reporting import make_report
+
+    make_report(_load(spec, storage, name), out)
+
+
+@cli.command()
 @click.option("--role", type=click.Choice(["target", "intermediate"]), help="Only this role.")
 def tasks(role: str | None) -> None:
     """List the task registry: name, format, languages, metric, version."""
@@ -84,8 +151,9 @@ def score(predictions: Path, labels: Path, task_list: str | None, as_json: bool)
 @click.option("--examples", default=200, show_default=True, help="Examples per split.")
 def fixtures(directory: Path, seed: int, examples: int) -> None:
     """Write schema-exact synthetic local data for every task into DIRECTORY."""
-    from evaluation.data.fixtures import write_fixtures
     from rich.console import Console
+
+    from evaluation.data.fixtures import write_fixtures
 
     console = Console(stderr=True)
     with console.status("writing fixtures") as status:

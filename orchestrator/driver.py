@@ -1,0 +1,194 @@
+"""`xstilts run`: plan what remains, then one Ray Tune trial per unfinished cell.
+
+If the sweep's Tune state exists it is restored (`resume_errored=True`); otherwise a new
+`Tuner` runs the grid. Either way the ledger decides what each trial still has to do, so
+a restore that re-runs finished work only re-reads the ledger. The exit code is 0 when
+every cell finished, 1 with a per-cell failure summary otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+
+from orchestrator import guard, raycluster
+from orchestrator.grid import Cell, digest, expand
+from orchestrator.jobs import build_jobs, join_uri, sweep_root
+from orchestrator.lease import Lease
+from orchestrator.ledger import Ledger
+from orchestrator.progress import Progress, lines_from_states
+from orchestrator.spec import SweepSpec
+from orchestrator.storage import Storage, resolve_storage
+from trainers.cell import CellJob
+
+FORWARDED_ENV = ("XSTILTS_TEST_PAUSE_AT", "XSTILTS_TEST_PAUSE_FILE", "HF_HUB_OFFLINE",
+                 "HF_DATASETS_OFFLINE", "TOKENIZERS_PARALLELISM", "DS_ACCELERATOR")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outcome:
+    done: list[Cell]
+    failed: dict[str, str]  # label -> cause
+    unfinished: list[Cell]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if not self.failed and not self.unfinished else 1
+
+
+def run_sweep(spec: SweepSpec, console: Console | None = None) -> Outcome:
+    console = console or Console(stderr=True)
+    storage = resolve_storage(spec.storage)
+    storage.check_reachable()
+    cells = expand(spec)
+    ledger = Ledger(spec.storage, spec.name)
+    with Lease(spec.storage, spec.name):
+        guard.check_or_record(storage, spec)
+        prepare_data(spec, console)
+        remaining = [c for c in cells if _status(ledger, c) != "done"]
+        console.print(
+            f"sweep {spec.name!r}: {len(cells) - len(remaining)} of {len(cells)} cells done"
+        )
+        if remaining:
+            _fit(spec, storage, cells, remaining, ledger, console)
+    return outcome(ledger, cells)
+
+
+def _status(ledger: Ledger, cell: Cell) -> str:
+    return ledger.cell_state(cell.trial_key).status(cell.target_tasks)
+
+
+def outcome(ledger: Ledger, cells: list[Cell]) -> Outcome:
+    states = ledger.all_states()
+    done, failed, unfinished = [], {}, []
+    for c in cells:
+        s = states.get(c.trial_key)
+        status = s.status(c.target_tasks) if s else "pending"
+        if status == "done":
+            done.append(c)
+        elif status == "failed" and s is not None:
+            failed[c.label] = s.failed or "failed"
+        else:
+            unfinished.append(c)
+    return Outcome(done, failed, unfinished)
+
+
+def prepare_data(spec: SweepSpec, console: Console) -> None:
+    """Local fixtures are generated on first use (atomically) when the directory is absent."""
+    if spec.data.source != "local" or not spec.data.local_dir:
+        return
+    from evaluation.data.fixtures import ensure_fixtures
+
+    with console.status(f"checking local data in {spec.data.local_dir}"):
+        ensure_fixtures(spec.data.local_dir)
+
+
+def _fit(
+    spec: SweepSpec,
+    storage: Storage,
+    cells: list[Cell],
+    remaining: list[Cell],
+    ledger: Ledger,
+    console: Console,
+) -> None:
+    from ray import tune
+
+    from orchestrator.trainable import run_trial
+
+    env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    temp_dir = os.environ.get("XSTILTS_RAY_TEMP_DIR") or None
+    started = raycluster.connect(temp_dir, env)
+    try:
+        shape = raycluster.shape()
+        raycluster.require_shared_storage(
+            storage.root if storage.is_local else None, shape, storage.uri
+        )
+        jobs = build_jobs(spec, storage, cells)
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, jobs=jobs, storage_uri=spec.storage),
+            lambda config: trial_resources(jobs[config["trial_key"]], spec),
+        )
+        tuner = make_tuner(spec, storage, cells, trainable, shape)
+        labels = {c.trial_key: c.label for c in cells}
+        with Progress(lambda: lines_from_states(labels, _display_states(ledger, cells))):
+            tuner.fit()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+def _display_states(ledger: Ledger, cells: list[Cell]) -> dict[str, Any]:
+    from types import SimpleNamespace
+
+    out = {}
+    for key, s in ledger.all_states().items():
+        targets = next((c.target_tasks for c in cells if c.trial_key == key), ())
+        out[key] = SimpleNamespace(
+            state=s.status(targets),
+            phase=s.running.phase if s.running else "",
+            target_task=(s.running.target_task or "") if s.running else "",
+            languages_scored=_languages(s.targets),
+        )
+    return out
+
+
+def _languages(targets: Any) -> int:
+    from evaluation.tasks import get_task
+
+    return sum(len(get_task(t).languages) for t in targets)
+
+
+def trial_resources(job: CellJob, spec: SweepSpec) -> dict[str, float]:
+    res = job.model.resources
+    override = spec.resources.get(job.model.name)
+    cpus = (
+        override.cpus_per_worker
+        if override and override.cpus_per_worker is not None
+        else res.cpus_per_worker
+    )
+    gpus = (
+        override.gpus_per_worker
+        if override and override.gpus_per_worker is not None
+        else res.gpus_per_worker
+    )
+    out = {"cpu": float(cpus), "gpu": float(gpus)}
+    if override and override.trial_resource:
+        out[override.trial_resource] = 0.01
+    return out
+
+
+def make_tuner(
+    spec: SweepSpec, storage: Storage, cells: list[Cell], trainable: Any, shape: Any
+) -> Any:
+    from ray import tune
+
+    keys = [c.trial_key for c in cells]
+    name = f"tune-{digest(keys, 8)}"
+    path = tune_storage(spec, storage)
+    exp = join_uri(path, name)
+    if tune.Tuner.can_restore(exp):
+        return tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
+    return tune.Tuner(
+        trainable,
+        param_space={"trial_key": tune.grid_search(keys)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=spec.scheduling.max_concurrent_trials,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=path,
+            failure_config=tune.FailureConfig(max_failures=spec.scheduling.max_failures),
+            verbose=0,
+        ),
+    )
+
+
+def tune_storage(spec: SweepSpec, storage: Storage) -> str:
+    return join_uri(sweep_root(storage, spec), "tune")

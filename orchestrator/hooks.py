@@ -1,0 +1,123 @@
+"""The cell runner's hooks, backed by the ledger, the results store and Tune.
+
+`record` is the only write path of results: one fragment, published atomically and
+create-only, and only then the ledger entry. A crash between the two leaves a fragment
+whose rows are identical to what the re-run writes (same name, same attempt... or a
+later attempt whose rows deduplicate onto it), never a partial one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from evaluation.tasks import get_task
+from orchestrator import metrics
+from orchestrator.ledger import Ledger
+from orchestrator.store import ResultsStore
+from trainers.cell import CellJob
+
+PAUSE_ENV = "XSTILTS_TEST_PAUSE_AT"  # test-only: "<point>" or "<point>:<n>" (nth time)
+
+
+def pause_point(point: str) -> None:
+    """Fault-injection hook for the kill tests: announce the point, then wait forever.
+
+    With `XSTILTS_TEST_PAUSE_AT=<point>[:<n>]` the process writes
+    `$XSTILTS_TEST_PAUSE_FILE` when it reaches `point` for the n-th time and sleeps until
+    it is killed. Unset (always, outside tests), this does nothing.
+    """
+    want = os.environ.get(PAUSE_ENV)
+    if not want:
+        return
+    name, _, nth = want.partition(":")
+    if name != point:
+        return
+    seen = _SEEN.get(point, 0) + 1
+    _SEEN[point] = seen
+    if seen < int(nth or 1):
+        return
+    marker = os.environ.get("XSTILTS_TEST_PAUSE_FILE")
+    if marker:
+        with open(marker, "w", encoding="utf-8") as out:
+            out.write(f"{point} {os.getpid()}\n")
+    while True:
+        time.sleep(3600)
+
+
+_SEEN: dict[str, int] = {}
+
+
+class StoreHooks:
+    """`trainers.cell.CellHooks` for one cell attempt."""
+
+    def __init__(
+        self,
+        job: CellJob,
+        ledger: Ledger,
+        store: ResultsStore,
+        report: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.job, self.ledger, self.store, self.report = job, ledger, store, report
+        self.languages = 0
+        self._phase_started = time.monotonic()
+        self._phase = ""
+
+    def phase2_done(self) -> bool:
+        return self.ledger.phase2_done(self.job.trial_key) or self._shared_phase2_done()
+
+    def _shared_phase2_done(self) -> bool:
+        return False
+
+    def mark_phase2_done(self, checkpoint: str) -> None:
+        self.ledger.mark_phase2_done(self.job.trial_key, checkpoint)
+
+    def target_done(self, task: str) -> bool:
+        return self.ledger.target_done(self.job.trial_key, task)
+
+    def record(self, task: str, rows: list[dict]) -> None:
+        job = self.job
+        full = [
+            {
+                **row,
+                "model": job.model.name,
+                "model_params": job.model.params,
+                "intermediate_task": job.intermediate_task,
+                "seed": job.seed,
+                "task_version": get_task(task).version,
+            }
+            for row in rows
+        ]
+        fragment = self.store.write_rows(
+            full, trial_key=job.trial_key, target_task=task, attempt=job.attempt
+        )
+        pause_point("after_fragment")
+        self.ledger.mark_target_done(job.trial_key, task, fragment)
+        self.languages += len({r["language"] for r in rows})
+        metrics.count("rows_written", len(full), job.sweep, job.model.name)
+        metrics.count(
+            "languages_scored", len({r["language"] for r in rows}), job.sweep, job.model.name
+        )
+        self.report({"phase": "scored", "target_task": task, "languages_scored": self.languages})
+
+    def progress(self, phase: str, target_task: str | None, detail: dict) -> None:
+        if phase != self._phase:
+            now = time.monotonic()
+            if self._phase:
+                metrics.phase_duration(
+                    now - self._phase_started, self.job.sweep, self.job.model.name, self._phase
+                )
+            self._phase, self._phase_started = phase, now
+            self.ledger.mark_running(self.job.trial_key, phase, target_task)
+            self.report(
+                {
+                    "phase": phase,
+                    "target_task": target_task or "",
+                    "languages_scored": self.languages,
+                }
+            )
+        step = detail.get("step")
+        if step is not None:
+            pause_point(f"{phase}_step:{step}" if False else f"{phase}_step")

@@ -1,0 +1,64 @@
+"""From a spec and its cells to the plain-valued jobs the cell runner receives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.grid import Cell, model_entries, phase2_tasks
+from orchestrator.spec import SweepSpec
+from orchestrator.storage import Storage
+from trainers.cell import CellJob
+from trainers.ladder import get_model
+
+
+def absolute(path: str | None) -> str | None:
+    """Trials run in other working directories: every local path must be absolute."""
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def sweep_root(storage: Storage, spec: SweepSpec) -> str:
+    """The sweep's root as a URI (object stores) or an absolute local path."""
+    if storage.is_local:
+        return storage.path(spec.name)
+    base = spec.storage.split("?", 1)
+    query = f"?{base[1]}" if len(base) == 2 else ""
+    return f"{base[0].rstrip('/')}/{spec.name}" + query
+
+
+def join_uri(root: str, *parts: str) -> str:
+    base, _, query = root.partition("?")
+    return "/".join([base, *parts]) + (f"?{query}" if query else "")
+
+
+def build_jobs(spec: SweepSpec, storage: Storage, cells: list[Cell]) -> dict[str, CellJob]:
+    root = sweep_root(storage, spec)
+    entries = model_entries(spec)
+    caps = spec.data.max_examples
+    failing = set(spec.testing.fail_cells)
+    jobs = {}
+    for cell in cells:
+        tasks2 = phase2_tasks(cell.intermediate_task)
+        jobs[cell.trial_key] = CellJob(
+            sweep=spec.name,
+            trial_key=cell.trial_key,
+            phase2_key=cell.phase2_key,
+            model=get_model(cell.model, entries),
+            intermediate_task=cell.intermediate_task,
+            phase2_tasks=tasks2,
+            seed=cell.seed,
+            target_tasks=cell.target_tasks,
+            phase2_hparams={t: spec.phase2.resolve(t) for t in tasks2},
+            phase3_hparams={t: spec.phase3.resolve(t) for t in cell.target_tasks},
+            data_source=spec.data.source,
+            local_dir=absolute(spec.data.local_dir),
+            native_dir=absolute(spec.data.native_dir),
+            max_train=caps.train,
+            max_dev=caps.dev,
+            max_eval=caps.eval,
+            phase2_dir=join_uri(root, "phase2", cell.phase2_key),
+            cell_dir=join_uri(root, "cells", cell.trial_key),
+            cache_dir=join_uri(root, "cache"),
+            attempt=0,
+            fail=cell.label in failing,
+        )
+    return jobs

@@ -1,0 +1,111 @@
+"""`xstilts status` and `xstilts results`: what the ledger and the store say."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+from evaluation.errors import UserError
+from orchestrator.grid import expand
+from orchestrator.lease import live_holder
+from orchestrator.ledger import Ledger
+from orchestrator.spec import SweepSpec
+from orchestrator.store import SCHEMA, ResultsStore
+
+
+def show_status(spec: SweepSpec) -> dict[str, int]:
+    ledger = Ledger(spec.storage, spec.name)
+    states = ledger.all_states()
+    table = Table(title=f"sweep {spec.name!r} at {ledger.storage.uri}")
+    for col in ("cell", "trial key", "state", "phase", "targets", "attempts", "cause"):
+        table.add_column(col, overflow="fold")
+    counts = {"done": 0, "running": 0, "failed": 0, "pending": 0}
+    for cell in expand(spec):
+        s = states.get(cell.trial_key)
+        status = s.status(cell.target_tasks) if s else "pending"
+        counts[status] += 1
+        running = s.running if s else None
+        phase = f"{running.phase} {running.target_task or ''}".strip() if running else ""
+        done = sum(t in s.targets for t in cell.target_tasks) if s else 0
+        table.add_row(
+            cell.label,
+            cell.trial_key,
+            status,
+            phase,
+            f"{done}/{len(cell.target_tasks)}",
+            str(getattr(s, "attempts", 0) if s else 0),
+            (s.failed or "") if s else "",
+        )
+    console = Console()
+    console.print(table)
+    holder = live_holder(spec.storage, spec.name)
+    console.print(
+        ", ".join(f"{n} {k}" for k, n in counts.items())
+        + (f" — run in progress: {holder.describe(__import__('time').time())}" if holder else "")
+    )
+    return counts
+
+
+def parse_where(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or column not in SCHEMA.names:
+            names = ", ".join(SCHEMA.names)
+            raise UserError(f"--where {item!r}: expected COLUMN=VALUE, COLUMN one of {names}")
+        out[column] = value
+    return out
+
+
+def filter_rows(table: pa.Table, where: dict[str, str]) -> pa.Table:
+    import pyarrow.compute as pc
+
+    for column, value in where.items():
+        col = table[column]
+        table = table.filter(pc.equal(pc.cast(col, pa.string()), value))
+    return table
+
+
+def show_results(spec: SweepSpec, fmt: str, where: tuple[str, ...], out: Path | None) -> None:
+    table = filter_rows(ResultsStore(spec.storage, spec.name).read(), parse_where(where))
+    if fmt == "parquet":
+        if out is None:
+            raise UserError("--format parquet needs --out FILE")
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, out)
+        print(f"{table.num_rows} rows written to {out}", file=sys.stderr)
+    elif fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        if out is None:
+            sink = pa.BufferOutputStream()
+            pcsv.write_csv(table, sink)
+            sys.stdout.write(sink.getvalue().to_pybytes().decode())
+        else:
+            pcsv.write_csv(table, out)
+    else:
+        _print_table(table)
+
+
+def _print_table(table: pa.Table) -> None:
+    shown = [
+        "model",
+        "intermediate_task",
+        "seed",
+        "target_task",
+        "language",
+        "split",
+        "metric",
+        "value",
+    ]
+    view = Table(title=f"{table.num_rows} rows")
+    for col in shown:
+        view.add_column(col, justify="right" if col in ("seed", "value") else "left")
+    for row in table.select(shown).to_pylist():
+        view.add_row(*(f"{row[c]:.2f}" if c == "value" else str(row[c]) for c in shown))
+    Console().print(view)
