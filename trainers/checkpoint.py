@@ -70,7 +70,7 @@ def decode(blob: bytes) -> dict[str, Any] | None:
     digest, payload = blob[len(MAGIC) : head - 1], blob[head:]
     if hashlib.sha256(payload).hexdigest().encode() != digest:
         return None
-    state: dict[str, Any] = torch.load(io.BytesIO(payload), weights_only=True)
+    state: dict[str, Any] = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     return state
 
 
@@ -99,6 +99,11 @@ class CheckpointStore:
                 out.write(blob)
         for old in self.steps()[KEEP:]:
             self.fs.delete_file(self._path(old))
+
+    def clear(self) -> None:
+        """Delete every checkpoint of this run (once its results are safely recorded)."""
+        for step in self.steps():
+            self.fs.delete_file(self._path(step))
 
     def read(self, step: int) -> dict[str, Any] | None:
         try:

@@ -256,3 +256,6 @@ register(
     Format.TAGGING,
     HeadKind(TokenHead, _tag_featurize, _tag_collate, _cls_forward, _tag_loss, _tag_decode),
 )
+
+# Span extraction lives in its own module; importing it registers its head.
+import trainers.span  # noqa: E402, F401

@@ -2,7 +2,8 @@
 
 A phase is a `TrainSpec` (plain values) plus the tasks it trains, each with its own head on
 the shared encoder: one task for phase 3 and single-task phase 2, several for multitask
-phase 2 (micro-batches drawn by `trainers.sampling`). AdamW without decay on biases and
+phase 2 (micro-batch i comes from the task that `evaluation.data.multitask`'s
+sampler assigns to i). AdamW without decay on biases and
 LayerNorm, linear warm-up and decay, gradient clipping and accumulation, bf16 autocast
 only on a CUDA GPU that supports it. Every `eval_every` steps the headline metric on the
 English dev examples (mean over tasks) drives early stopping with `patience` (0: none);
@@ -21,13 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from evaluation.data.multitask import MultitaskSampler
 from evaluation.predict import golds
 from evaluation.scorers import get_scorer
 from evaluation.tasks import TaskSpec
 from trainers import state as train_state
 from trainers.checkpoint import CheckpointStore, Resume
 from trainers.heads import Feature, head_for
-from trainers.sampling import choose
 from trainers.taskmodel import TaskModel, Tokenization, _to, predictor
 
 log = logging.getLogger("trainers")
@@ -83,6 +84,7 @@ class TrainResult:
     best_step: int | None
     stopped_early: bool
     history: list[dict[str, float]] = field(default_factory=list)
+    drawn: dict[str, int] = field(default_factory=dict)  # micro-batches per task
 
 
 StepCallback = Callable[[int, float], None]
@@ -93,6 +95,12 @@ def total_steps(spec: TrainSpec, tasks: Mapping[str, TaskData]) -> int:
         return spec.max_steps
     examples = sum(len(t.train) for t in tasks.values())
     return max(1, math.ceil((spec.epochs or 1.0) * examples / (spec.batch_size * spec.grad_accum)))
+
+
+def multitask_sampler(tasks: Mapping[str, TaskData], seed: int) -> MultitaskSampler | None:
+    if len(tasks) < 2:
+        return None
+    return MultitaskSampler({name: len(t.train) for name, t in tasks.items()}, seed=seed)
 
 
 def bf16_autocast() -> bool:
@@ -138,12 +146,14 @@ def train_step(
     state: train_state.TrainState,
     opt: tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR],
     spec: TrainSpec,
+    sampler: MultitaskSampler | None,
 ) -> float:
     optimizer, scheduler = opt
-    sizes = {name: len(t.train) for name, t in tasks.items()}
     total = 0.0
     for micro in range(spec.grad_accum):
-        name = choose(spec.seed, state.step * spec.grad_accum + micro, sizes)
+        index = state.step * spec.grad_accum + micro
+        name = sampler.task_for_batch(index) if sampler else next(iter(tasks))
+        state.drawn[name] = state.drawn.get(name, 0) + 1
         data = tasks[name]
         kind = head_for(data.spec)
         batch = _to(kind.collate(next_batch(state, name, data, spec), _pad_id(data)), model)
@@ -208,9 +218,10 @@ def train(
     opt = make_optimizer(model, spec, steps)
     state = train_state.start(model, opt, spec.seed, checkpoints, resume)
     every = spec.checkpoint_every or spec.eval_every
+    sampler = multitask_sampler(tasks, spec.seed)
     model.train()
     while state.step < steps and not state.stopped:
-        loss = train_step(model, tasks, state, opt, spec)
+        loss = train_step(model, tasks, state, opt, spec, sampler)
         state.step += 1
         if state.step % spec.eval_every == 0 or state.step == steps:
             _evaluate(model, tasks, state, spec, loss)

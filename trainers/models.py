@@ -46,8 +46,10 @@ def tiny_config(entry: ModelEntry) -> XLMRobertaConfig:
     )
 
 
-def _from_config(entry: ModelEntry, seed: int, corpus: Corpus, cache_dir: str) -> Pretrained:
-    tokenizer = wrap(local_tokenizer(corpus(), entry.vocab_size, cache_dir))
+def _from_config(
+    entry: ModelEntry, seed: int, corpus: Corpus, cache_dir: str, key: str | None
+) -> Pretrained:
+    tokenizer = wrap(local_tokenizer(corpus, entry.vocab_size, cache_dir, key))
     if len(tokenizer) > entry.vocab_size:
         raise UserError(f"tokenizer has {len(tokenizer)} tokens, over {entry.name}'s vocab")
     torch.manual_seed(seed)
@@ -81,10 +83,13 @@ def check_shape(location: str, entry: ModelEntry) -> None:
         )
 
 
-def build_pretrained(entry: ModelEntry, *, seed: int, corpus: Corpus, cache_dir: str) -> Pretrained:
-    """The phase-1 model of `entry`; `corpus` is read only for `local_config` entries."""
+def build_pretrained(
+    entry: ModelEntry, *, seed: int, corpus: Corpus, cache_dir: str, corpus_key: str | None = None
+) -> Pretrained:
+    """The phase-1 model of `entry`; `corpus` is read only for `local_config` entries, and
+    only when no tokenizer for `corpus_key` is cached."""
     if entry.source == "local_config":
-        return _from_config(entry, seed, corpus, cache_dir)
+        return _from_config(entry, seed, corpus, cache_dir, corpus_key)
     if entry.source == "local_dir" and not Path(entry.location).is_dir():
         raise UserError(f"model {entry.name}: {entry.location} is not a directory")
     return load_dir(entry.location)

@@ -34,6 +34,7 @@ class TrainState:
     stopped: bool = False
     best_weights: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    drawn: dict[str, int] = field(default_factory=dict)  # micro-batches drawn per task
 
 
 def permutation(seed: int, task: str, epoch: int, n: int) -> list[int]:
@@ -92,6 +93,7 @@ def snapshot(model: nn.Module, opt: Optim, state: TrainState) -> dict[str, Any]:
             "bad_evals": state.bad_evals,
             "stopped": state.stopped,
             "history": state.history,
+            "drawn": state.drawn,
         },
         "best_weights": state.best_weights,
     }
@@ -113,6 +115,7 @@ def restore(model: nn.Module, opt: Optim, saved: dict[str, Any]) -> TrainState:
         stopped=loop["stopped"],
         best_weights=saved["best_weights"],
         history=list(loop["history"]),
+        drawn=dict(loop["drawn"]),
     )
 
 

@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -62,10 +62,22 @@ def _file_texts(path: Path) -> Iterator[str]:
             yield from (cell for cell in line.split("\t") if cell.strip())
 
 
+def _text_files(root: str | Path) -> list[Path]:
+    return sorted(p for p in Path(root).rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file())
+
+
 def corpus_from_dir(root: str | Path) -> list[str]:
     """Every string in the text files under `root`, in sorted path order."""
-    files = sorted(p for p in Path(root).rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file())
-    return [text for path in files for text in _file_texts(path)]
+    return [text for path in _text_files(root) for text in _file_texts(path)]
+
+
+def dir_digest(root: str | Path) -> str:
+    """A digest of the text files under `root` (names and bytes), cheaper than their text."""
+    h = hashlib.sha256()
+    for path in _text_files(root):
+        h.update(str(path.relative_to(root)).encode() + b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _train(texts: list[str], vocab_size: int) -> Tokenizer:
@@ -111,12 +123,25 @@ def _write_atomic(tok: Tokenizer, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def local_tokenizer(texts: list[str], vocab_size: int, cache_dir: str | Path) -> Tokenizer:
-    """The tokenizer trained on `texts`, from the cache when it is there."""
-    path = Path(cache_dir) / "tokenizers" / f"{corpus_digest(texts, vocab_size)}.json"
+def local_tokenizer(
+    texts: Callable[[], list[str]] | list[str],
+    vocab_size: int,
+    cache_dir: str | Path,
+    key: str | None = None,
+) -> Tokenizer:
+    """The tokenizer trained on `texts`, from the cache when it is there.
+
+    The cache key is `key` (e.g. `dir_digest` of the corpus' files) when given, else a
+    digest of the texts themselves.
+    """
+    corpus = texts if isinstance(texts, list) else None
+    if key is None:
+        corpus = corpus if corpus is not None else texts()  # type: ignore[operator]
+        key = corpus_digest(corpus, vocab_size)
+    path = Path(cache_dir) / "tokenizers" / f"bpe-{vocab_size}-{key}.json"
     if path.exists():
         return Tokenizer.from_file(str(path))
-    tok = _train(texts, vocab_size)
+    tok = _train(corpus if corpus is not None else texts(), vocab_size)  # type: ignore[operator]
     _write_atomic(tok, path)
     return tok
 
