@@ -234,4 +234,6 @@ def train(
     if state.best_weights is not None:
         model.load_state_dict(state.best_weights)
     model.eval()
-    return TrainResult(state.step, state.best_score, state.best_step, state.stopped, state.history)
+    return TrainResult(
+        state.step, state.best_score, state.best_step, state.stopped, state.history, state.drawn
+    )

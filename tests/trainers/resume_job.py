@@ -26,9 +26,19 @@ from trainers.taskmodel import TaskModel, Tokenization, predictor, task_features
 from trainers.tokenizer import tokenizer_digest
 
 STEPS = 12
-SPEC = TrainSpec(lr=3e-3, batch_size=8, grad_accum=2, warmup_ratio=0.2, eval_every=3,
-                 patience=0, weight_decay=0.01, max_grad_norm=1.0, seed=7, max_steps=STEPS,
-                 checkpoint_every=1)  # fmt: skip
+SPEC = TrainSpec(
+    lr=3e-3,
+    batch_size=8,
+    grad_accum=2,
+    warmup_ratio=0.2,
+    eval_every=3,
+    patience=0,
+    weight_decay=0.01,
+    max_grad_norm=1.0,
+    seed=7,
+    max_steps=STEPS,
+    checkpoint_every=1,
+)
 
 
 def build(cache_dir: str) -> tuple[TaskModel, TaskData]:
@@ -48,8 +58,9 @@ def run(
     ckpt_dir: str, cache_dir: str, on_step: Callable[[int, float], None] | None = None
 ) -> tuple[TaskModel, TaskData, TrainResult]:
     model, data = build(cache_dir)
-    result = train(model, {"xnli": data}, SPEC, checkpoints=CheckpointStore(ckpt_dir),
-                   on_step=on_step)  # fmt: skip
+    result = train(
+        model, {"xnli": data}, SPEC, checkpoints=CheckpointStore(ckpt_dir), on_step=on_step
+    )
     return model, data, result
 
 
@@ -59,8 +70,12 @@ def outcome(model: TaskModel, data: TaskData, result: TrainResult) -> dict:
         h.update(name.encode())
         h.update(tensor.numpy().tobytes())
     preds = predictor(model, data.spec, data.tok, 16, False)(data.dev)
-    return {"weights": h.hexdigest(), "predictions": preds, "best": result.best_score,
-            "history": result.history}  # fmt: skip
+    return {
+        "weights": h.hexdigest(),
+        "predictions": preds,
+        "best": result.best_score,
+        "history": result.history,
+    }
 
 
 def main(ckpt_dir: str, out: str) -> None:

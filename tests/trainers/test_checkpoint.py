@@ -79,8 +79,12 @@ def test_relative_checkpoint_directory_is_a_user_error() -> None:
 
 def _job(ckpt: Path, out: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.getcwd()])}
-    return subprocess.Popen([sys.executable, str(HERE / "resume_job.py"), str(ckpt), str(out)],
-                            stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "resume_job.py"), str(ckpt), str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 @pytest.mark.integration
