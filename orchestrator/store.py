@@ -18,10 +18,11 @@ API:
     ``store.conflicts() -> list[Conflict]`` — keys whose value differs between attempts.
     ``store.row_count() -> int`` — deduplicated rows; ``store.fragments() -> list[str]``.
 
-Files are read through `pyarrow.dataset` (so s3:// and gs:// need nothing beyond
-`pyarrow.fs`) and deduplicated by one DuckDB window query over the Arrow table. Without
-xstilts: ``pyarrow.dataset.dataset(dir)``, ``pandas.read_parquet(dir)``,
-``polars.read_parquet(dir + "/*.parquet")``, ``duckdb`` ``read_parquet(dir || '/*.parquet')``.
+The deduplicated read is one DuckDB window query. DuckDB reads local fragments itself;
+on s3:// and gs:// it scans them through a `pyarrow.dataset` over `pyarrow.fs` (DuckDB's
+own httpfs extension is not needed). Without xstilts: ``pyarrow.dataset.dataset(dir)``,
+``pandas.read_parquet(dir)``, ``polars.read_parquet(dir + "/*.parquet")``, DuckDB
+``read_parquet(dir || '/*.parquet')``.
 Temporaries are hidden (leading dot, ``.tmp`` suffix) from all four.
 """
 
@@ -147,43 +148,46 @@ class ResultsStore:
 
     def read(self) -> pa.Table:
         """All rows, deduplicated on `KEY` keeping the latest attempt, sorted by key."""
-        scan = self._scan(None)
-        if scan.num_rows == 0:
-            return scan
-        return _query(scan, _DEDUP_SQL).select(SCHEMA.names).cast(SCHEMA)
+        table = self._query(_DEDUP_SQL)
+        if table is None:
+            return SCHEMA.empty_table()
+        return table.select(SCHEMA.names).cast(SCHEMA)
 
     def conflicts(self) -> list[Conflict]:
         """Logical keys whose value differs between the attempts that wrote them."""
-        scan = self._scan([*KEY, "attempt", "value"])
-        if scan.num_rows == 0:
-            return []
+        table = self._query(_CONFLICT_SQL)
+        rows = [] if table is None else table.to_pylist()
         return [
             Conflict(
                 key=tuple(str(row[c]) for c in KEY),
                 attempts=tuple(row["attempts"]),
                 values=tuple(row["attempt_values"]),
             )
-            for row in _query(scan, _CONFLICT_SQL).to_pylist()
+            for row in rows
         ]
 
     def row_count(self) -> int:
         """Number of deduplicated rows."""
-        scan = self._scan(list(KEY))
-        if scan.num_rows == 0:
-            return 0
-        counted = _query(scan, f"SELECT count(*) AS n FROM (SELECT DISTINCT {_KEY_SQL} FROM scan)")
-        return int(counted.column("n")[0].as_py())
+        table = self._query(f"SELECT count(*) AS n FROM (SELECT DISTINCT {_KEY_SQL} FROM scan)")
+        return 0 if table is None else int(table.column("n")[0].as_py())
 
-    def _scan(self, columns: list[str] | None) -> pa.Table:
+    def _query(self, sql: str) -> pa.Table | None:
+        """Run `sql` over the fragments as table ``scan``; None when there are none."""
         paths = [self.storage.path(self.sweep, "results", n) for n in self.fragments()]
-        schema = SCHEMA if columns is None else pa.schema([SCHEMA.field(c) for c in columns])
         if not paths:
-            return schema.empty_table()
-        dataset = ds.dataset(paths, schema=SCHEMA, format="parquet", filesystem=self.storage.fs)
-        try:
-            return dataset.to_table(columns=columns)
-        except (pa.ArrowException, OSError) as exc:
-            raise UserError(self._diagnose(paths, exc)) from exc
+            return None
+        with duckdb.connect() as con:
+            try:
+                con.register("scan", self._source(con, paths))
+                return con.sql(sql).to_arrow_table()
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                raise UserError(self._diagnose(paths, exc)) from exc
+
+    def _source(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> Any:
+        """Local files through DuckDB's own reader; object stores through `pyarrow.fs`."""
+        if self.storage.is_local:
+            return con.read_parquet(paths, hive_partitioning=False)
+        return ds.dataset(paths, schema=SCHEMA, format="parquet", filesystem=self.storage.fs)
 
     def _diagnose(self, paths: list[str], exc: BaseException) -> str:
         """Name the fragment that broke a scan; nothing is deleted or moved."""
@@ -208,12 +212,6 @@ def _corrupt(where: str, cause: object) -> str:
         f"corrupted results fragment {where} ({text}); nothing was changed: move it aside "
         "and its cell's target task will be scored again"
     )
-
-
-def _query(table: pa.Table, sql: str) -> pa.Table:
-    with duckdb.connect() as con:
-        con.register("scan", table)
-        return con.sql(sql).to_arrow_table()
 
 
 def _to_table(rows: pa.Table | Iterable[Mapping[str, Any]], filled: dict[str, Any]) -> pa.Table:
