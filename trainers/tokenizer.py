@@ -67,8 +67,8 @@ def _text_files(root: str | Path) -> list[Path]:
 
 
 def corpus_from_dir(root: str | Path) -> list[str]:
-    """Every string in the text files under `root`, in sorted path order."""
-    return [text for path in _text_files(root) for text in _file_texts(path)]
+    """Every distinct string in the text files under `root`, in sorted path order."""
+    return list(dict.fromkeys(text for path in _text_files(root) for text in _file_texts(path)))
 
 
 def dir_digest(root: str | Path) -> str:
