@@ -16,13 +16,15 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from evaluation.analysis import bootstrap as bs
-from evaluation.analysis.blocks import Block, build_blocks
+from evaluation.analysis.blocks import Block, build_blocks, wanted_rows
 from evaluation.analysis.scaling import ALL, Scaling, scaling
 from evaluation.analysis.stats import (
     BASELINE,
     CellStats,
+    Computed,
     Effect,
     cell_stats,
+    compute,
     effect,
     language_draws,
 )
@@ -86,19 +88,22 @@ def _is_headline(block: Block) -> bool:
     return block.metric == get_task(block.target_task).headline
 
 
-def _effects(blocks: list[Block], draws: dict[str, bs.Array], missing: list) -> list[Effect]:
+def _effects(computed: list[Computed], missing: list[dict[str, object]]) -> list[Effect]:
     base = {
-        (b.model, b.target_task, b.metric): b for b in blocks if b.intermediate_task == BASELINE
+        (c.block.model, c.block.target_task, c.block.metric): c
+        for c in computed
+        if c.block.intermediate_task == BASELINE
     }
     out = []
-    for b in blocks:
+    for c in computed:
+        b = c.block
         if b.intermediate_task == BASELINE:
             continue
         ref = base.get((b.model, b.target_task, b.metric))
-        found = effect(b, ref, draws[b.target_task]) if ref is not None else None
+        found = effect(c, ref) if ref is not None else None
         if found is None:
             why = "no `none` baseline" if ref is None else "no seed shared with `none`"
-            entry = {"model": b.model, "intermediate_task": b.intermediate_task}
+            entry: dict[str, object] = {"model": b.model, "intermediate_task": b.intermediate_task}
             entry |= {"target_task": b.target_task, "metric": b.metric}
             missing.append(entry | {"reason": f"effect unavailable: {why}"})
             continue
@@ -122,14 +127,18 @@ def analyze(fs: pafs.FileSystem | None, results_path: str | Path, sweep: str) ->
     `fs` is a `pyarrow.fs` filesystem (the orchestrator's resolved storage), or None for a
     local directory. Raises `UserError` when the store holds no rows for the sweep.
     """
-    store = read_results(fs, results_path, sweep)
-    found = build_blocks(store.rows)
-    draws = {b.target_task: language_draws(b) for b in found.blocks}
-    effects = _effects(found.blocks, draws, found.missing)
+    store = read_results(fs, results_path, sweep, wanted_rows())
+    found = build_blocks(store.rows, store.target_tasks)
+    computed = []
+    for target in found.languages:
+        blocks = [b for b in found.blocks if b.target_task == target]
+        if blocks:
+            computed += compute(blocks, language_draws(blocks[0]))
+    effects = _effects(computed, found.missing)
     headline = [e for e in effects if _is_headline(e.block)]
     return Analysis(
         sweep=sweep,
-        cells=[cell_stats(b, draws[b.target_task]) for b in found.blocks],
+        cells=[cell_stats(c) for c in computed],
         effects=effects,
         scaling=scaling(headline),
         languages=found.languages,

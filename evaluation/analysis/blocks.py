@@ -18,7 +18,7 @@ import pandas as pd
 
 from evaluation.analysis.bootstrap import Array
 from evaluation.errors import UserError
-from evaluation.tasks import get_task
+from evaluation.tasks import Role, all_tasks, get_task
 
 QA_SECONDARY = "exact_match"
 
@@ -58,9 +58,15 @@ def _grid(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
     return list(product(models, tasks, seeds))
 
 
-def _known_targets(rows: pd.DataFrame, out: Blocks) -> list[str]:
+def wanted_rows() -> list[tuple[str, str, str]]:
+    """(target task, split, metric) of every row the analysis reads."""
+    targets = all_tasks(Role.TARGET)
+    return [(t.name, t.report_split, m) for t in targets for m in reported_metrics(t.name)]
+
+
+def _known_targets(names: tuple[str, ...], out: Blocks) -> list[str]:
     known = []
-    for name in sorted(rows["target_task"].astype(str).unique()):
+    for name in names:
         try:
             get_task(name)
         except UserError as e:
@@ -149,10 +155,14 @@ def _params(rows: pd.DataFrame, out: Blocks) -> dict[str, int]:
     return {str(m): int(hi) for m, hi in sizes["max"].items()}
 
 
-def build_blocks(rows: pd.DataFrame) -> Blocks:
-    """Score blocks of every registered target task in `rows`, and what is missing."""
+def build_blocks(rows: pd.DataFrame, targets: tuple[str, ...]) -> Blocks:
+    """Score blocks of every registered target task in `targets`, and what is missing.
+
+    `rows` are the deduplicated rows the analysis reads; `targets` every target task that
+    has rows in the store (those with none on the reported split are listed as missing).
+    """
     out = Blocks()
     ctx = (_grid(rows), _params(rows, out))
-    for target in _known_targets(rows, out):
+    for target in _known_targets(targets, out):
         _target(rows, target, ctx, out)
     return out

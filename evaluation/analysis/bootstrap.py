@@ -35,35 +35,73 @@ def rng_for(*parts: object) -> np.random.Generator:
 
 
 def draw_counts(rng: np.random.Generator, n: int, size: int = N_RESAMPLES) -> Array:
-    """(size, n) multinomial counts: `size` resamples with replacement of `n` items."""
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+    """(size, n) counts: row b says how often each of `n` items is drawn in resample b."""
+    picks = rng.integers(0, n, size=(size, n)) + n * np.arange(size)[:, None]
+    return np.bincount(picks.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
 
 
-def per_seed(scores: Array, counts: Array, english: int | None) -> dict[str, Array]:
+def _first_drawn(drawn: NDArray[np.bool_], order: NDArray[np.intp]) -> NDArray[np.intp]:
+    """For each resample and seed, the first position in `order` whose language is drawn.
+
+    `drawn` is (B, n_languages), `order` (n_seeds, n_languages). About 63 % of languages
+    are drawn, so few positions are tried before a hit: (B, n_seeds) work, not × languages.
+    """
+    position = np.zeros((drawn.shape[0], order.shape[0]), dtype=np.intp)
+    todo = np.nonzero(~drawn[:, order[:, 0]])
+    k = 0
+    while todo[0].size:
+        k += 1
+        b, s = todo
+        hit = drawn[b, order[s, k]]
+        position[b[hit], s[hit]] = k
+        todo = (b[~hit], s[~hit])
+    return position
+
+
+def _extremes(scores: Array, drawn: NDArray[np.bool_]) -> tuple[Array, Array]:
+    """min and max of each seed's scores over the drawn languages: (B, n_seeds) each."""
+    order = np.argsort(scores, axis=1)
+    seeds = np.arange(scores.shape[0])[None, :]
+    descending = order[:, ::-1]
+    lowest = order[seeds, _first_drawn(drawn, order)]
+    highest = descending[seeds, _first_drawn(drawn, descending)]
+    return scores[seeds, lowest], scores[seeds, highest]
+
+
+def moments(scores: Array) -> Array:
+    """(n_languages, 2 n_seeds): the scores and their squares, for `counts @ moments`."""
+    return np.vstack([scores, scores**2]).T
+
+
+def per_seed(
+    scores: Array,
+    counts: Array,
+    english: int | None,
+    only: tuple[str, ...] = STATS,
+    sums: Array | None = None,
+) -> dict[str, Array]:
     """Each statistic over languages, per resample and seed: arrays of shape (B, n_seeds).
 
     `scores` is (n_seeds, n_languages); `counts` is (B, n_languages) language weights;
-    `english` is the column of English, or None when the task has no English.
+    `english` is the column of English, or None when the task has no English. `only`
+    limits the work to the statistics needed. `sums` is `counts @ moments(scores)` when
+    the caller computed it in one product with other blocks (small products are slow).
     """
+    n_seeds = scores.shape[0]
     n = counts.sum(axis=1, keepdims=True)
-    mean = counts @ scores.T / n
-    var = (counts @ (scores**2).T - n * mean**2) / (n - 1)
-    std = np.sqrt(np.clip(var, 0.0, None))
-    drawn = counts[:, None, :] > 0
-    out = {
-        "mean": mean,
-        "std": std,
-        "min": np.where(drawn, scores[None], np.inf).min(axis=2),
-        "max": np.where(drawn, scores[None], -np.inf).max(axis=2),
-    }
+    sums = counts @ moments(scores) if sums is None else sums
+    total, mean = sums[:, :n_seeds], sums[:, :n_seeds] / n
+    var = (sums[:, n_seeds:] - n * mean**2) / (n - 1)
+    out = {"mean": mean, "std": np.sqrt(np.clip(var, 0.0, None))}
+    if "min" in only or "max" in only:
+        out["min"], out["max"] = _extremes(scores, counts > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["cv"] = std / mean
-        if english is not None:
-            others = np.delete(counts, english, axis=1)
-            rest = np.delete(scores, english, axis=1)
-            out["transfer_gap"] = (
-                scores[:, english][None] - others @ rest.T / others.sum(1)[:, None]
-            )
+        if "cv" in only:
+            out["cv"] = out["std"] / mean
+        if "transfer_gap" in only and english is not None:
+            en_counts = counts[:, english : english + 1]
+            rest = (total - en_counts * scores[:, english][None]) / (n - en_counts)
+            out["transfer_gap"] = scores[:, english][None] - rest
     return out
 
 
@@ -82,14 +120,6 @@ def interval(replicates: Array) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
-def resamples(rng: np.random.Generator, n_seeds: int, lang_counts: Array) -> tuple[Array, Array]:
-    """(language counts, seed counts) for a block of `n_seeds` seeds; collapsed for one seed."""
-    if n_seeds == 1:
-        ones = np.ones((1, lang_counts.shape[1]))
-        return ones, np.ones((1, 1))
-    return lang_counts, draw_counts(rng, n_seeds, lang_counts.shape[0])
-
-
 def pooled_slope(xs: list[Array], ys: list[Array]) -> Array:
     """Least-squares slope of y on x with one intercept per stratum (a common slope).
 
@@ -105,33 +135,26 @@ def pooled_slope(xs: list[Array], ys: list[Array]) -> Array:
     return np.asarray(sxy, dtype=np.float64) / sxx
 
 
-def _group_means(y: Array, groups: NDArray[np.int64], n_groups: int) -> Array:
-    onehot = np.zeros((y.shape[-1], n_groups))
-    onehot[np.arange(y.shape[-1]), groups] = 1.0
-    return (y @ onehot) / onehot.sum(axis=0)
-
-
-def permutation_orders(rng: np.random.Generator, n: int) -> NDArray[np.int64]:
+def permutation_orders(rng: np.random.Generator, n: int) -> NDArray[np.intp]:
     """(N_PERMUTATIONS, n) random orderings of n observations."""
-    return rng.permuted(np.tile(np.arange(n), (N_PERMUTATIONS, 1)), axis=1)
+    return np.argsort(rng.random((N_PERMUTATIONS, n), dtype=np.float32), axis=1)
 
 
-def permutation_p(
-    xs: list[Array],
-    obs: list[Array],
-    groups: list[NDArray[np.int64]],
-    orders: list[NDArray[np.int64]],
-) -> float:
-    """Two-sided permutation p-value of the pooled slope of per-model means.
+def slope_numerators(
+    x: Array, obs: Array, groups: NDArray[np.intp], orders: NDArray[np.intp]
+) -> tuple[float, Array]:
+    """sum_m (x_m - mean x) * mean_m(obs), observed and under each permutation of labels.
 
-    `obs[i]` are the per-seed observations of stratum i, `groups[i]` the model (index into
-    `xs[i]`) each one belongs to, `orders[i]` the permutations of its observations: model
-    labels are permuted within each stratum. p = (1 + #|slope*| ≥ |slope|) / (1 + P).
+    `obs` are per-seed observations, `groups` the point (index into `x`) of each. Dividing
+    by sum (x - mean x)^2 gives the slope of the per-point means; numerators of several
+    strata add up to the pooled slope's.
     """
-    strata = list(zip(xs, obs, groups, orders, strict=True))
-    observed = pooled_slope(xs, [_group_means(y, g, len(x)) for x, y, g, _ in strata])
-    permuted = [_group_means(y[o], g, len(x)) for x, y, g, o in strata]
-    slopes = pooled_slope(xs, permuted)
-    tolerance = 1e-9 * max(1.0, abs(float(observed)))
-    extreme = np.abs(slopes) >= np.abs(observed) - tolerance
-    return float((1 + extreme.sum()) / (1 + N_PERMUTATIONS))
+    weights = ((x - x.mean()) / np.bincount(groups, minlength=len(x)))[groups]
+    return float(obs @ weights), (obs[orders] * weights).sum(axis=1)
+
+
+def permutation_p(observed: float, permuted: Array) -> float:
+    """Two-sided p = (1 + #{|permuted| >= |observed|}) / (1 + P)."""
+    tolerance = 1e-9 * max(1.0, abs(observed))
+    extreme = np.abs(permuted) >= abs(observed) - tolerance
+    return float((1 + extreme.sum()) / (1 + permuted.size))

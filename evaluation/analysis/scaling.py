@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.bootstrap import Array
@@ -39,20 +38,22 @@ class Scaling:
 class _Stratum:
     x: Array
     effects: list[Effect]
-    groups: NDArray[np.int64]
-    orders: NDArray[np.int64]
+    numerators: dict[str, tuple[float, Array]]  # stat → slope numerators (observed, permuted)
 
 
 def _stratum(effects: list[Effect]) -> _Stratum:
     first = effects[0].block
+    x = np.log10([float(e.block.model_params) for e in effects])
     groups = np.repeat(np.arange(len(effects)), [len(e.seeds) for e in effects])
     rng = bs.rng_for("permutation", first.intermediate_task, first.target_task)
-    return _Stratum(
-        x=np.log10([float(e.block.model_params) for e in effects]),
-        effects=effects,
-        groups=groups,
-        orders=bs.permutation_orders(rng, groups.size),
-    )
+    orders = bs.permutation_orders(rng, groups.size)
+    numerators = {
+        stat: bs.slope_numerators(
+            x, np.concatenate([e.per_seed[stat] for e in effects]), groups, orders
+        )
+        for stat in ("std", "mean")
+    }
+    return _Stratum(x=x, effects=effects, numerators=numerators)
 
 
 def _replicates(stratum: _Stratum, stat: str) -> Array:
@@ -65,11 +66,11 @@ def _fit(strata: list[_Stratum], target: str) -> Scaling:
     for stat in ("std", "mean"):
         points = [np.array([getattr(e, f"delta_{stat}") for e in s.effects]) for s in strata]
         slope[stat] = float(bs.pooled_slope(xs, points))
-        ci[stat] = bs.interval(
-            np.atleast_1d(bs.pooled_slope(xs, [_replicates(s, stat) for s in strata]))
-        )
-        obs = [np.concatenate([e.per_seed[stat] for e in s.effects]) for s in strata]
-        p[stat] = bs.permutation_p(xs, obs, [s.groups for s in strata], [s.orders for s in strata])
+        replicates = bs.pooled_slope(xs, [_replicates(s, stat) for s in strata])
+        ci[stat] = bs.interval(np.atleast_1d(replicates))
+        observed = sum(s.numerators[stat][0] for s in strata)
+        permuted = np.sum([s.numerators[stat][1] for s in strata], axis=0)
+        p[stat] = bs.permutation_p(observed, permuted)
     sizes = sorted({e.block.model_params for s in strata for e in s.effects})
     collapsed = all(e.replicates["std"].size == 1 for s in strata for e in s.effects)
     first = strata[0].effects[0].block

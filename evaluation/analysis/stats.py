@@ -42,6 +42,22 @@ class Effect:
     gains: Array  # per-language seed-mean gain, (n_languages,)
 
 
+@dataclass(frozen=True)
+class Computed:
+    """A block's per-seed statistics: at the point and under every language resample."""
+
+    block: Block
+    point: dict[str, Array]  # statistic → (n_seeds,)
+    replicates: dict[str, Array]  # statistic → (B, n_seeds), the target task's draws
+
+    def rows(self, seeds: tuple[int, ...], stats: tuple[str, ...]) -> dict[str, Array]:
+        """Replicates of `seeds` only; the point (shape (1, 1)) when there is one seed."""
+        index = [self.block.seeds.index(s) for s in seeds]
+        if len(index) == 1:
+            return {k: self.point[k][None, index] for k in stats}
+        return {k: self.replicates[k][:, index] for k in stats}
+
+
 def _english(block: Block) -> int | None:
     return block.languages.index("en") if "en" in block.languages else None
 
@@ -51,52 +67,80 @@ def language_draws(block: Block) -> Array:
     return bs.draw_counts(bs.rng_for("languages", block.target_task), len(block.languages))
 
 
-def _point(scores: Array, english: int | None) -> dict[str, Array]:
-    """Per-seed statistics, (n_seeds,) each: the formula with unit weights."""
-    stats = bs.per_seed(scores, np.ones((1, scores.shape[1])), english)
-    return {k: v[0] for k, v in stats.items()}
+def _chunks(blocks: list[Block], max_columns: int) -> list[list[Block]]:
+    chunks: list[list[Block]] = [[]]
+    width = 0
+    for block in blocks:
+        if chunks[-1] and width + 2 * len(block.seeds) > max_columns:
+            chunks.append([])
+            width = 0
+        chunks[-1].append(block)
+        width += 2 * len(block.seeds)
+    return chunks
 
 
-def cell_stats(block: Block, lang_draws: Array) -> CellStats:
+def compute(blocks: list[Block], lang_draws: Array, max_columns: int = 4096) -> list[Computed]:
+    """Per-seed statistics of blocks of one target task, sharing its language draws.
+
+    The language-weighted sums of all blocks come from a few large matrix products
+    (thousands of small ones are slow, and slower still on a busy machine).
+    """
+    out: list[Computed] = []
+    for chunk in _chunks(blocks, max_columns):
+        sums = lang_draws @ np.hstack([bs.moments(b.scores) for b in chunk])
+        edges = np.cumsum([0] + [2 * len(b.seeds) for b in chunk])
+        for block, lo, hi in zip(chunk, edges[:-1], edges[1:], strict=True):
+            out.append(_compute(block, lang_draws, sums[:, lo:hi]))
+    return out
+
+
+def _compute(block: Block, lang_draws: Array, sums: Array) -> Computed:
     english = _english(block)
-    point = _point(block.scores, english)
-    rng = bs.rng_for("cell", block.target_task, block.metric, block.model, block.intermediate_task)
-    langs, seeds = bs.resamples(rng, len(block.seeds), lang_draws)
-    reps = bs.over_seeds(bs.per_seed(block.scores, langs, english), seeds)
-    values: dict[str, float | None] = {k: float(v.mean()) for k, v in point.items()}
-    values.setdefault("transfer_gap", None)
-    worst = block.languages[int(np.argmin(block.scores.mean(axis=0)))]
-    ci = {k: bs.interval(v) for k, v in reps.items()}
-    return CellStats(block=block, values=values, worst_language=worst, ci95=ci)
-
-
-def _shared(treated: Block, base: Block) -> tuple[tuple[int, ...], Array, Array]:
-    seeds = tuple(s for s in treated.seeds if s in set(base.seeds))
-    t_rows = [treated.seeds.index(s) for s in seeds]
-    b_rows = [base.seeds.index(s) for s in seeds]
-    return seeds, treated.scores[t_rows], base.scores[b_rows]
-
-
-def effect(treated: Block, base: Block, lang_draws: Array) -> Effect | None:
-    """The paired effect of `treated` over the `none` block; None without shared seeds."""
-    seeds, t_scores, b_scores = _shared(treated, base)
-    if not seeds or treated.languages != base.languages:
-        return None
-    english = _english(treated)
-    pt, pb = _point(t_scores, english), _point(b_scores, english)
-    per_seed = {k: pt[k] - pb[k] for k in ("mean", "std")}
-    rng = bs.rng_for(
-        "delta", treated.target_task, treated.metric, treated.model, treated.intermediate_task
+    ones = np.ones((1, block.scores.shape[1]))
+    unit_sums = bs.moments(block.scores).sum(axis=0, keepdims=True)
+    point = bs.per_seed(block.scores, ones, english, sums=unit_sums)
+    return Computed(
+        block=block,
+        point={k: v[0] for k, v in point.items()},
+        replicates=bs.per_seed(block.scores, lang_draws, english, sums=sums),
     )
-    langs, seed_draws = bs.resamples(rng, len(seeds), lang_draws)
-    rt, rb = bs.per_seed(t_scores, langs, english), bs.per_seed(b_scores, langs, english)
-    reps = bs.over_seeds({k: rt[k] - rb[k] for k in ("mean", "std")}, seed_draws)
+
+
+def _seed_draws(n_seeds: int, *key: object) -> Array:
+    return np.ones((1, 1)) if n_seeds == 1 else bs.draw_counts(bs.rng_for(*key), n_seeds)
+
+
+def cell_stats(c: Computed) -> CellStats:
+    b = c.block
+    stats = tuple(c.point)
+    seeds = _seed_draws(len(b.seeds), "cell", b.target_task, b.metric, b.model, b.intermediate_task)
+    reps = bs.over_seeds(c.rows(b.seeds, stats), seeds)
+    values: dict[str, float | None] = {k: float(v.mean()) for k, v in c.point.items()}
+    values.setdefault("transfer_gap", None)
+    worst = b.languages[int(np.argmin(b.scores.mean(axis=0)))]
+    ci = {k: bs.interval(v) for k, v in reps.items()}
+    return CellStats(block=b, values=values, worst_language=worst, ci95=ci)
+
+
+def effect(treated: Computed, base: Computed) -> Effect | None:
+    """The paired effect of `treated` over its `none` block; None without shared seeds."""
+    t, b = treated.block, base.block
+    seeds = tuple(s for s in t.seeds if s in set(b.seeds))
+    if not seeds or t.languages != b.languages:
+        return None
+    both = ("mean", "std")
+    t_rows, b_rows = treated.rows(seeds, both), base.rows(seeds, both)
+    draws = _seed_draws(len(seeds), "delta", t.target_task, t.metric, t.model, t.intermediate_task)
+    reps = bs.over_seeds({k: t_rows[k] - b_rows[k] for k in both}, draws)
+    ti = [t.seeds.index(s) for s in seeds]
+    bi = [b.seeds.index(s) for s in seeds]
+    per_seed = {k: treated.point[k][ti] - base.point[k][bi] for k in both}
     return Effect(
-        block=treated,
+        block=t,
         seeds=seeds,
         delta_mean=float(per_seed["mean"].mean()),
         delta_std=float(per_seed["std"].mean()),
         replicates=reps,
         per_seed=per_seed,
-        gains=(t_scores - b_scores).mean(axis=0),
+        gains=(t.scores[ti] - b.scores[bi]).mean(axis=0),
     )

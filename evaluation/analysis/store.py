@@ -13,9 +13,11 @@ seed) are reported the same way.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,7 +49,7 @@ SCHEMA = pa.schema(
 KEY = ("sweep", "trial_key", "target_task", "language", "split", "metric")
 CELL_KEY = ("model", "intermediate_task", "seed", "target_task", "language", "split", "metric")
 _READ = [*dict.fromkeys((*KEY, *CELL_KEY, "model_params", "value", "attempt", "written_at"))]
-_STRINGS = ("trial_key", "model", "intermediate_task", "target_task", "language", "split")
+_STRINGS = ("trial_key", "model", "intermediate_task", "target_task", "language", "split", "metric")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,13 @@ class StoreRows:
     conflicts: list[dict[str, object]]
     n_fragments: int
     n_rows_read: int
+    target_tasks: tuple[str, ...] = ()  # every target task with rows, wanted or not
+
+
+@dataclass(frozen=True)
+class _Kept:
+    rows: pd.DataFrame
+    conflicts: list[dict[str, object]]
 
 
 def _is_fragment(path: str, root: str) -> bool:
@@ -85,55 +94,104 @@ def resolve(fs: pafs.FileSystem | None, path: str | Path) -> tuple[pafs.FileSyst
     return fs, str(path).rstrip("/")
 
 
-def _load(fs: pafs.FileSystem, paths: list[str], sweep: str) -> pa.Table:
+def _load(fs: pafs.FileSystem, paths: list[str]) -> pa.Table:
     try:
         dataset = ds.dataset(paths, schema=SCHEMA, format="parquet", filesystem=fs)
-        table = dataset.to_table(columns=_READ, filter=pc.field("sweep") == sweep)
+        return dataset.to_table(columns=_READ)
     except (OSError, pa.ArrowException) as e:
         raise UserError(f"cannot read the results store: {str(e).splitlines()[0]}") from None
+
+
+def _encode(table: pa.Table) -> pa.Table:
+    table = table.combine_chunks()
     for name in _STRINGS:
-        table = table.set_column(
-            table.schema.get_field_index(name), name, pc.dictionary_encode(table[name])
-        )
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.dictionary_encode(table[name]).combine_chunks())
     return table
 
 
-def _conflicts(latest: pd.DataFrame, key: tuple[str, ...], why: str) -> list[dict[str, object]]:
-    n_values = latest.groupby(list(key), observed=True, sort=False)["value"].transform("nunique")
-    clash = latest[n_values > 1]
-    out: list[dict[str, object]] = []
-    for values, group in clash.groupby(list(key), observed=True, sort=True):
-        entry = {k: _plain(v) for k, v in zip(key, values, strict=True)}
-        entry |= {k: _plain(group[k].iloc[-1]) for k in CELL_KEY if k not in entry}
-        entry["values"] = sorted(float(v) for v in group["value"].unique())
-        entry["kept"] = float(group["value"].iloc[-1])
-        entry["reason"] = why
-        out.append(entry)
-    return out
+def _select(table: pa.Table, wanted: Collection[tuple[str, str, str]] | None) -> pa.Table:
+    """Only the (target task, split, metric) rows wanted (on dictionary codes: fast)."""
+    if wanted is None:
+        return table
+    columns = [table[name].chunk(0) for name in ("target_task", "split", "metric")]
+    lookup = np.zeros([len(c.dictionary) + 1 for c in columns], dtype=bool)
+    position = [{v: i for i, v in enumerate(c.dictionary.to_pylist())} for c in columns]
+    for combo in wanted:
+        if all(v in p for v, p in zip(combo, position, strict=True)):
+            lookup[tuple(p[v] for v, p in zip(combo, position, strict=True))] = True
+    codes = tuple(c.indices.to_numpy(zero_copy_only=False) for c in columns)
+    return table.filter(pa.array(lookup[codes]))
+
+
+def _group_ids(df: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """One small integer per distinct combination of `columns` (no overflow, any size)."""
+    key = np.zeros(len(df), dtype=np.int64)
+    for name in columns:
+        codes, uniques = pd.factorize(df[name], sort=False)
+        key = pd.factorize(key * max(len(uniques), 1) + codes, sort=False)[0]
+    return key
+
+
+def _conflict(rows: pd.DataFrame, values: np.ndarray, why: str) -> dict[str, object]:
+    kept = rows.iloc[-1]
+    entry: dict[str, object] = {k: _plain(kept[k]) for k in dict.fromkeys((*KEY, *CELL_KEY))}
+    entry |= {"values": sorted(float(v) for v in np.unique(values)), "kept": float(kept["value"])}
+    return entry | {"reason": why}
 
 
 def _plain(value: object) -> object:
     return value.item() if hasattr(value, "item") else value
 
 
+def _latest(df: pd.DataFrame, key: tuple[str, ...], by_attempt: bool, why: str) -> _Kept:
+    """Keep the newest row per key; rows of its attempt with other values are conflicts."""
+    ids = _group_ids(df, key)
+    attempt = df["attempt"].to_numpy() if by_attempt else np.zeros(len(df), dtype=np.int32)
+    written = df["written_at"].astype("int64").to_numpy()
+    order = np.lexsort((written, attempt, ids))
+    ids, attempt, value = ids[order], attempt[order], df["value"].to_numpy()[order]
+    first = np.r_[True, ids[1:] != ids[:-1]]
+    last = np.r_[first[1:], True]
+    group = np.cumsum(first) - 1
+    latest = attempt == attempt[last][group]
+    kept_value = value[last][group]
+    differs = latest & (value != kept_value) & ~(np.isnan(value) & np.isnan(kept_value))
+    conflicts = []
+    for g in np.unique(group[differs]):
+        rows = order[(group == g) & latest]
+        conflicts.append(_conflict(df.iloc[rows], df["value"].to_numpy()[rows], why))
+    return _Kept(df.iloc[order[last]], conflicts)
+
+
 def _dedup(df: pd.DataFrame) -> tuple[pd.DataFrame, list[dict[str, object]]]:
-    df = df.sort_values(["attempt", "written_at"], kind="stable")
-    newest = df.groupby(list(KEY), observed=True, sort=False)["attempt"].transform("max")
-    latest = df[df["attempt"] == newest]
-    conflicts = _conflicts(latest, KEY, "rows of the latest attempt disagree")
-    rows = latest.drop_duplicates(list(KEY), keep="last")
-    conflicts += _conflicts(rows, CELL_KEY, "several trials scored the same cell")
-    return rows.drop_duplicates(list(CELL_KEY), keep="last"), conflicts
+    by_key = _latest(df, KEY, True, "rows of the latest attempt disagree")
+    by_cell = _latest(by_key.rows, CELL_KEY, False, "several trials scored the same cell")
+    return by_cell.rows, by_key.conflicts + by_cell.conflicts
 
 
-def read_results(fs: pafs.FileSystem | None, path: str | Path, sweep: str) -> StoreRows:
-    """The deduplicated rows of `sweep` under `path`; UserError when there are none."""
+def read_results(
+    fs: pafs.FileSystem | None,
+    path: str | Path,
+    sweep: str,
+    wanted: Collection[tuple[str, str, str]] | None = None,
+) -> StoreRows:
+    """The deduplicated rows of `sweep` under `path`; UserError when there are none.
+
+    `wanted` limits the rows to some (target task, split, metric) combinations (the
+    analysis needs only the reported ones); `StoreRows.target_tasks` still names every
+    target task the sweep has rows for.
+    """
     fs, root = resolve(fs, path)
     paths = fragment_paths(fs, root)
     if not paths:
         raise UserError(f"the results store at {root} holds no fragments for sweep {sweep!r}")
-    table = _load(fs, paths, sweep)
+    table = _load(fs, paths)
+    table = table.filter(pc.equal(table["sweep"], sweep))
     if table.num_rows == 0:
         raise UserError(f"the results store at {root} holds no rows for sweep {sweep!r}")
-    rows, conflicts = _dedup(table.to_pandas())
-    return StoreRows(rows.reset_index(drop=True), conflicts, len(paths), table.num_rows)
+    table = _encode(table)
+    targets = tuple(sorted(table["target_task"].chunk(0).dictionary.to_pylist()))
+    selected = _select(table, wanted)
+    rows, conflicts = _dedup(selected.to_pandas())
+    return StoreRows(rows.reset_index(drop=True), conflicts, len(paths), table.num_rows, targets)

@@ -1,0 +1,61 @@
+"""`report` over a synthetic results store of about 1 million rows (target: under 30 s).
+
+The store is a planted sweep shaped like a real one: 6 model sizes × 10 intermediate
+tasks (with `none`) × 20 seeds × all 12 target tasks, every metric of every task on both
+splits, one fragment per (trial, target task) — 14,400 fragments. Writing the store is not
+timed; the analysis and the whole report (summary.json, report.md, report.html, plots) are.
+
+    .venv/bin/python bench/report_bench.py [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from evaluation.analysis import analyze
+from evaluation.analysis.synthetic import Planted, write_planted
+# from evaluation.report import answer_lines, write_report
+from evaluation.tasks import Role, task_names
+
+MODELS = {f"m{i}": int(10 ** (8 + 0.5 * i)) for i in range(6)}
+TASKS = ("none", "anli", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "cosmosqa", "commonsenseqa", "multitask")
+
+
+def plan() -> Planted:
+    return Planted(
+        sweep="bench",
+        models=MODELS,
+        intermediate_tasks=TASKS,
+        target_tasks=tuple(task_names(Role.TARGET)),
+        seeds=tuple(range(20)),
+        noise=1.0,
+        all_metrics=True,
+        splits=("test", "validation"),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="build the store (and report) here")
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="xstilts-report-bench-"))
+    results = root / "bench" / "results"
+    start = time.perf_counter()
+    n_rows = write_planted(results, plan()) if not results.exists() else 0
+    print(f"store: {n_rows:,} rows written in {time.perf_counter() - start:.1f} s ({results})")
+    start = time.perf_counter()
+    analysis = analyze(None, results, "bench")
+    analysed = time.perf_counter() - start
+    paths = write_report(None, results, "bench", root / "report", synthetic=True)
+    total = time.perf_counter() - start
+    print(f"analysis: {analysed:.1f} s ({len(analysis.cells)} cells, {len(analysis.scaling)} slopes)")
+    print(f"report:   {total:.1f} s in all (target < 30 s) -> {paths.html}")
+    for line in answer_lines(analysis.summary()):
+        print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
