@@ -19,6 +19,7 @@ from typing import TypeVar
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from evaluation.analysis import BASELINE, Analysis, Block, CellStats, Effect
@@ -49,6 +50,16 @@ def _figure(n_panels: int) -> tuple[Figure, list[Axes]]:
     fig = Figure(figsize=size, dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, columns, squeeze=False)
+    # Fixed margins in pixels (tight_layout costs a full extra draw per figure).
+    height = rows * PANEL_HEIGHT_PX
+    fig.subplots_adjust(
+        left=70 / WIDTH_PX,
+        right=1 - 20 / WIDTH_PX,
+        bottom=55 / height,
+        top=1 - 35 / height,
+        wspace=0.3,
+        hspace=125 / (PANEL_HEIGHT_PX - 125),
+    )
     flat = list(axes.ravel())
     for ax in flat[n_panels:]:
         ax.set_visible(False)
@@ -56,7 +67,6 @@ def _figure(n_panels: int) -> tuple[Figure, list[Axes]]:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     return path
 
@@ -87,7 +97,7 @@ def _errorbar(
     lo = [max(v - c[0], 0.0) if math.isfinite(c[0]) else 0.0 for v, c in zip(y, ci, strict=True)]
     hi = [max(c[1] - v, 0.0) if math.isfinite(c[1]) else 0.0 for v, c in zip(y, ci, strict=True)]
     bars = ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=label, linestyle=line)
-    return str(bars.lines[0].get_color())
+    return to_hex(bars.lines[0].get_color())
 
 
 def statistic_vs_size(analysis: Analysis, stat: str, path: Path) -> Path:
@@ -175,6 +185,8 @@ def gains_heatmap(analysis: Analysis, model: str, path: Path) -> Path:
     fig = Figure(figsize=size, dpi=DPI)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
+    height = heatmap_height_px(len(tasks))
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=80 / height, top=1 - 40 / height)
     bound = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
     image = ax.imshow(grid, aspect="auto", cmap="RdBu", vmin=-bound, vmax=bound)
     ax.set_xticks(range(len(languages)), languages, fontsize=7, rotation=90)

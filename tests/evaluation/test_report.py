@@ -1,0 +1,154 @@
+"""The report folder: summary.json's shape, PNGs checked as images, HTML in a real browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from evaluation.analysis.synthetic import Planted, write_planted
+from evaluation.errors import UserError
+from evaluation.plots import PANEL_HEIGHT_PX, WIDTH_PX, heatmap_height_px, panel_grid
+from evaluation.report import ReportPaths, answer_lines, write_report
+
+PLAN = Planted(
+    models={"xs": 10**8, "m": 10**9, "l": 10**10},
+    intermediate_tasks=("none", "mnli", "multitask"),
+    target_tasks=("xnli", "xquad", "tatoeba"),
+    seeds=(0, 1),
+    noise=0.5,
+)
+CELL_KEYS = {
+    "model", "model_params", "intermediate_task", "target_task", "metric", "n_seeds",
+    "n_languages", "mean", "std", "cv", "min", "max", "worst_language", "transfer_gap",
+    "delta_mean", "delta_std", "ci95",
+}  # fmt: skip
+SCALING_KEYS = {
+    "intermediate_task", "target_task", "slope_delta_std", "slope_delta_mean",
+    "ci95_delta_std", "p_value",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
+    root = tmp_path_factory.mktemp("report")
+    write_planted(root / "results", PLAN)
+    return write_report(None, root / "results", PLAN.sweep, root / "out", synthetic=True)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the PNG header (IHDR is always the first chunk)."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def test_summary_json_has_the_issue_shape(report: ReportPaths) -> None:
+    summary = json.loads(report.summary.read_text())
+    assert summary["sweep"] == PLAN.sweep and isinstance(summary["definitions_version"], int)
+    assert isinstance(summary["missing"], list) and summary["synthetic"] is True
+    assert len(summary["cells"]) == 3 * 3 * 4  # models × tasks × (3 headline + xquad EM)
+    for c in summary["cells"]:
+        assert set(c) == CELL_KEYS
+        assert isinstance(c["model_params"], int) and isinstance(c["worst_language"], str)
+        assert all(len(v) == 2 and v[0] <= v[1] for v in c["ci95"].values())
+        assert (c["delta_std"] is None) == (c["intermediate_task"] == "none")
+        assert (c["transfer_gap"] is None) == (c["target_task"] == "tatoeba")
+    targets = {(s["intermediate_task"], s["target_task"]) for s in summary["scaling"]}
+    assert targets == {(t, x) for t in ("mnli", "multitask") for x in (*PLAN.target_tasks, "all")}
+    for s in summary["scaling"]:
+        assert set(s) >= SCALING_KEYS and 0 < s["p_value"] <= 1
+
+
+def test_pngs_are_real_images_of_the_expected_size(report: ReportPaths) -> None:
+    names = {p.name for p in report.plots}
+    assert names == {
+        "score_vs_size.png", "std_vs_size.png", "delta_std_scaling.png",
+        "gains_xs.png", "gains_m.png", "gains_l.png",
+    }  # fmt: skip
+    rows, _ = panel_grid(len(PLAN.target_tasks))
+    for path in report.plots:
+        expected_height = rows * PANEL_HEIGHT_PX
+        if path.name.startswith("gains_"):
+            expected_height = heatmap_height_px(2)  # mnli and multitask
+        assert png_size(path) == (WIDTH_PX, expected_height), path.name
+        pixels = mpimg.imread(path)
+        assert pixels.shape[:2] == (expected_height, WIDTH_PX)
+        assert pixels[..., :3].std() > 0.05, f"{path.name} is blank"
+
+
+def test_markdown_and_html_carry_answer_banner_and_plots(report: ReportPaths) -> None:
+    md, page = report.markdown.read_text(), report.html.read_text()
+    assert md.splitlines()[2].startswith("> **Synthetic data")
+    assert page.index("Synthetic data") < page.index("Answer")
+    for line in report.answer:
+        assert line in md
+    assert page.count('src="data:image/png;base64,') == len(report.plots)
+    assert "<table>" in page and 'src="http' not in page and "<script" not in page
+    assert "Phang et al.-style table" in md
+
+
+def test_real_data_reports_carry_no_synthetic_banner(tmp_path: Path) -> None:
+    write_planted(tmp_path / "results", Planted(target_tasks=("xnli",)))
+    paths = write_report(None, tmp_path / "results", "synthetic", tmp_path / "out", False)
+    assert "Synthetic data" not in paths.markdown.read_text()
+    assert "Synthetic data" not in paths.html.read_text()
+
+
+def test_empty_store_fails_with_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no fragments"):
+        write_report(None, tmp_path, "empty", tmp_path / "out", synthetic=False)
+    assert not (tmp_path / "out").exists()
+
+
+def _summary(sizes: int, ci: tuple[float, float], collapsed: bool = False) -> dict:
+    cells = [
+        {"model_params": 10 ** (8 + i), "intermediate_task": t, "target_task": "xnli", "n_seeds": 3}
+        for i in range(sizes)
+        for t in ("none", "mnli")
+    ]
+    fit = {
+        "intermediate_task": "mnli", "target_task": "all", "slope_delta_std": -1.2,
+        "ci95_delta_std": list(ci), "p_value": 0.01, "n_model_sizes": sizes,
+        "n_target_tasks": 1, "ci_collapsed": collapsed,
+    }  # fmt: skip
+    return {"cells": cells, "scaling": [fit], "effects_unavailable": None}
+
+
+def test_answer_claims_only_what_the_intervals_support() -> None:
+    clear = answer_lines(_summary(3, (-2.0, -0.5)))
+    assert len(clear) == 3 and clear[0].startswith("Across 3 model size(s)")
+    assert "-1.20 points per 10× parameters (95 % CI -2.00 to -0.50" in clear[1]
+    assert clear[2].startswith("Answer: delta_std falls with size for mnli")
+    two_sizes = answer_lines(_summary(2, (-2.0, -0.5)))[2]
+    assert "inconclusive" in two_sizes and "only 2 model size(s)" in two_sizes
+    straddles = answer_lines(_summary(4, (-2.0, 0.3)))[2]
+    assert "inconclusive" in straddles and "contains 0" in straddles
+    assert "inconclusive" in answer_lines(_summary(3, (-1.2, -1.2), collapsed=True))[2]
+
+
+@pytest.mark.integration
+def test_html_renders_in_headless_chromium(report: ReportPaths, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    shot = tmp_path / "shot.png"
+    command = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+        "--window-size=1200,900", report.html.resolve().as_uri(),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    assert png_size(shot) == (1200, 900)
+    pixels = mpimg.imread(shot)[..., :3]
+    assert pixels.std() > 0.02, "the screenshot is blank"
+    # The synthetic banner is drawn in its amber colour near the top of the page.
+    top = pixels[:300].reshape(-1, 3)
+    amber = (top[:, 0] > 0.95) & (top[:, 1] > 0.9) & (top[:, 2] < 0.85)
+    assert np.count_nonzero(amber) > 1000
