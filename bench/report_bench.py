@@ -17,8 +17,7 @@ from pathlib import Path
 
 from evaluation.analysis import analyze
 from evaluation.analysis.synthetic import Planted, write_planted
-
-from evaluation.report import answer_lines, write_report
+from evaluation.report import write_report
 from evaluation.tasks import Role, task_names
 
 MODELS = {f"m{i}": int(10 ** (8 + 0.5 * i)) for i in range(6)}
