@@ -22,5 +22,9 @@ if ! "$VENV/bin/python" -c "import deepspeed" 2>/dev/null; then
   DS_BUILD_OPS=0 DS_BUILD_SHM_COMM=1 pip install --no-build-isolation "deepspeed==0.19.8"
 fi
 pip install -e ".[dev]"
+# Headless Chromium for the report's browser test (Debian package; root with apt-get only).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  { apt-get update -q && apt-get install -y -q chromium; } || echo "setup: could not install chromium"
+fi
 echo "$want" > "$stamp"
 echo "setup: done"
