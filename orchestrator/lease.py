@@ -121,9 +121,13 @@ class Lease:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        if self._record is not None and not self.lost:
-            self._write(replace(self._record, released=True, heartbeat_at=time.time()))
-        self._record = None
+        record, self._record = self._record, None
+        if record is None or self.lost:
+            return
+        try:
+            self._write(replace(record, released=True, heartbeat_at=time.time()))
+        except (UserError, OSError) as exc:  # the lease then expires after ttl_s
+            log.warning("sweep %s: could not release the lease: %s", self.sweep, exc)
 
     def check(self) -> None:
         """Raise `UserError` if another run has taken this lease over."""

@@ -6,6 +6,7 @@ again against a real S3 server.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from evaluation.errors import UserError
-from orchestrator.storage import resolve_storage
+from orchestrator.storage import _authorization, resolve_storage
 from orchestrator.store import KEY, SCHEMA, ResultsStore, fragment_name
 
 LANGUAGES = ("de", "en", "sw")
@@ -277,3 +278,22 @@ def test_unsafe_names_are_refused(tmp_path: Path) -> None:
         ResultsStore(str(tmp_path), "../up")
     with pytest.raises(UserError, match="trial key 'a/b'"):
         fragment_name("a/b", "xnli", 0)
+
+
+def test_create_only_put_signature_matches_the_aws_example() -> None:
+    """AWS's published SigV4 example for a PUT Object (examplebucket, test$file.text)."""
+    headers = {
+        "date": "Fri, 24 May 2013 00:00:00 GMT",
+        "host": "examplebucket.s3.amazonaws.com",
+        "x-amz-content-sha256": hashlib.sha256(b"Welcome to Amazon S3.").hexdigest(),
+        "x-amz-date": "20130524T000000Z",
+        "x-amz-storage-class": "REDUCED_REDUNDANCY",
+    }
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    header = _authorization(
+        "us-east-1", "/test%24file.text", headers, "AKIAIOSFODNN7EXAMPLE", secret
+    )
+    assert header.endswith(
+        "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
+    )
+    assert "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class" in header
