@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -297,3 +302,30 @@ def test_create_only_put_signature_matches_the_aws_example() -> None:
         "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
     )
     assert "SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class" in header
+
+
+def test_a_writer_killed_at_any_instant_leaves_whole_fragments(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import itertools, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_store import make_rows
+        from orchestrator.store import ResultsStore
+        store = ResultsStore({str(tmp_path)!r}, "sw")
+        for i in itertools.count():
+            store.write_rows(make_rows(float(i % 100)), trial_key=f"k{{i}}", target_task="xnli",
+                             attempt=0)
+        """
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code])
+    folder, deadline = tmp_path / "sw" / "results", time.monotonic() + 60
+    while len(list(folder.glob("*.parquet")) if folder.exists() else []) < 10:
+        assert writer.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    store = ResultsStore(str(tmp_path), "sw")
+    table = store.read()
+    assert table.num_rows == len(store.fragments()) * len(make_rows()) >= 10 * len(make_rows())
+    per_fragment = table.group_by("trial_key").aggregate([("value", "count")])
+    assert set(per_fragment.column("value_count").to_pylist()) == {len(make_rows())}
