@@ -158,7 +158,7 @@ def delta_std_scaling(analysis: Analysis, path: Path) -> Path:
 
 
 def _interval(e: Effect) -> tuple[float, float]:
-    return interval(e.replicates["std"])
+    return interval(e.replicates["std"], e.delta_std)
 
 
 def gain_matrix(analysis: Analysis, model: str) -> tuple[list[str], list[str], np.ndarray]:

@@ -40,9 +40,10 @@ DEFINITIONS = (
     "Per (model, intermediate task, target task, seed), over the task's languages (English "
     "included): mean, std (sample, ddof = 1), cv = std / mean, min, max, worst language, and "
     "transfer gap = English − mean of the other languages (only where English is scored).",
-    f"Over seeds: each statistic is the mean of its per-seed values, with a 95 % percentile "
-    f"bootstrap interval ({bs.N_RESAMPLES} resamples of seeds, then languages; fixed seed "
-    f"{bs.BASE_SEED}). With one seed the interval collapses to the point estimate.",
+    f"Over seeds: each statistic is the mean of its per-seed values, with a 95 % "
+    f"bias-corrected percentile bootstrap interval ({bs.N_RESAMPLES} resamples of seeds, "
+    f"then languages; fixed seed {bs.BASE_SEED}). With one seed the interval collapses to "
+    f"the point estimate.",
     "STILTs effect of intermediate task T for a model: delta_mean = mean(T) − mean(none), "
     "delta_std = std(T) − std(none), paired by seed. Negative delta_std: T made the model "
     "more even across languages.",

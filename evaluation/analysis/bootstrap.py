@@ -15,7 +15,9 @@ point estimate, and the summary says so.
 
 from __future__ import annotations
 
+import math
 import zlib
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +26,8 @@ N_RESAMPLES = 2000
 N_PERMUTATIONS = 9999
 BASE_SEED = 20200513  # arXiv 2005.13013, Phang et al.
 STATS = ("mean", "std", "cv", "min", "max", "transfer_gap")
+_NORMAL = NormalDist()
+_Z975 = _NORMAL.inv_cdf(0.975)
 
 Array = NDArray[np.float64]
 
@@ -111,12 +115,25 @@ def over_seeds(values: dict[str, Array], seed_counts: Array) -> dict[str, Array]
     return {k: (seed_counts * v).sum(axis=1) / n for k, v in values.items()}
 
 
-def interval(replicates: Array) -> tuple[float, float]:
-    """The 95 % percentile interval, ignoring undefined replicates (e.g. cv at mean 0)."""
+def interval(replicates: Array, point: float | None) -> tuple[float, float]:
+    """95 % bias-corrected percentile interval (Efron's BC), ignoring undefined replicates.
+
+    Resampled std, min and max are biased (a resample never has a larger max than the
+    data, and its std is smaller on average); BC shifts the percentiles by how far the
+    replicates sit from the point estimate (ties count half). A single replicate (one
+    seed) gives the collapsed interval [point, point].
+    """
     finite = replicates[np.isfinite(replicates)]
     if finite.size == 0:
         return (float("nan"), float("nan"))
-    lo, hi = np.percentile(finite, [2.5, 97.5])
+    if finite.size == 1 or point is None or not math.isfinite(point):
+        lo, hi = np.percentile(finite, [2.5, 97.5])
+        return (float(lo), float(hi))
+    n = finite.size
+    below = (np.count_nonzero(finite < point) + 0.5 * np.count_nonzero(finite == point)) / n
+    z0 = _NORMAL.inv_cdf(min(max(float(below), 0.5 / n), 1 - 0.5 / n))
+    quantiles = [100 * _NORMAL.cdf(2 * z0 - _Z975), 100 * _NORMAL.cdf(2 * z0 + _Z975)]
+    lo, hi = np.percentile(finite, quantiles)
     return (float(lo), float(hi))
 
 

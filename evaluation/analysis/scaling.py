@@ -67,7 +67,7 @@ def _fit(strata: list[_Stratum], target: str) -> Scaling:
         points = [np.array([getattr(e, f"delta_{stat}") for e in s.effects]) for s in strata]
         slope[stat] = float(bs.pooled_slope(xs, points))
         replicates = bs.pooled_slope(xs, [_replicates(s, stat) for s in strata])
-        ci[stat] = bs.interval(np.atleast_1d(replicates))
+        ci[stat] = bs.interval(np.atleast_1d(replicates), slope[stat])
         observed = sum(s.numerators[stat][0] for s in strata)
         permuted = np.sum([s.numerators[stat][1] for s in strata], axis=0)
         p[stat] = bs.permutation_p(observed, permuted)

@@ -118,7 +118,7 @@ def cell_stats(c: Computed) -> CellStats:
     values: dict[str, float | None] = {k: float(v.mean()) for k, v in c.point.items()}
     values.setdefault("transfer_gap", None)
     worst = b.languages[int(np.argmin(b.scores.mean(axis=0)))]
-    ci = {k: bs.interval(v) for k, v in reps.items()}
+    ci = {k: bs.interval(v, values[k]) for k, v in reps.items()}
     return CellStats(block=b, values=values, worst_language=worst, ci95=ci)
 
 

@@ -55,7 +55,8 @@ def _cell(cell: CellStats, found: Effect | None) -> dict[str, object]:
     out["delta_std"] = _num(found.delta_std) if found else None
     ci = {k: _pair(cell.ci95[k]) for k in bs.STATS if cell.values.get(k) is not None}
     if found:
-        ci |= {f"delta_{k}": _pair(bs.interval(found.replicates[k])) for k in ("mean", "std")}
+        points = {"mean": found.delta_mean, "std": found.delta_std}
+        ci |= {f"delta_{k}": _pair(bs.interval(found.replicates[k], v)) for k, v in points.items()}
     out["ci95"] = ci
     return out
 
