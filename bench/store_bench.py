@@ -101,7 +101,9 @@ def main() -> None:
         ours, kept = best_of(3, lambda: store.read().num_rows)
         glob = f"{store.directory}/*.parquet"
         plain_sql = f"SELECT * FROM read_parquet('{glob}')"
-        plain, scanned = best_of(3, lambda: duckdb.sql(plain_sql).to_arrow_table().num_rows)
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        plain, scanned = best_of(3, lambda: con.sql(plain_sql).to_arrow_table().num_rows)
         print(
             f"read (deduplicated): {kept:,} rows in {ours:.2f} s = {kept / ours:,.0f} rows/s "
             f"({written - kept:,} superseded rows dropped)"

@@ -177,6 +177,7 @@ class ResultsStore:
         if not paths:
             return None
         with duckdb.connect() as con:
+            con.execute("SET enable_progress_bar = false")
             try:
                 con.register("scan", self._source(con, paths))
                 return con.sql(sql).to_arrow_table()
