@@ -103,10 +103,11 @@ class Lease:
             current = _latest(self.storage, self.directory)
             now = time.time()
             if current is not None and not current.is_stale(now):
+                left = max(0.0, current.heartbeat_at + current.ttl_s - now)
                 raise UserError(
                     f"sweep {self.sweep!r} is already running ({current.describe(now)}); "
-                    f"wait for it, or if it died its lease expires {self.ttl_s:.0f} s "
-                    "after its last heartbeat"
+                    f"wait for it to finish, or if it died, run again in {left:.0f} s "
+                    "when its lease expires"
                 )
             generation = current.generation + 1 if current is not None else 1
             if self._try_create(generation):

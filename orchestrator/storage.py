@@ -43,7 +43,7 @@ import pyarrow.fs as pafs
 
 from evaluation.errors import UserError
 
-SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")
+SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _OBJECT_OPTIONS = frozenset({"endpoint_override", "scheme", "region"})
 _SECRET_OPTIONS = frozenset({"access_key", "secret_key", "session_token", "credentials"})
 _UNREACHABLE = (
