@@ -35,7 +35,6 @@ from evaluation.tasks.spec import Format, Source, TaskSpec
 
 Row = dict[str, Any]
 Columns = Mapping[str, str | tuple[str, ...]]
-OPTIONAL = {"text_b", "context", "question", "id", "source_id", "target_id"}
 SENTENCE_END = re.compile(r"(?<=[.!?。।؟])\s+")
 
 
@@ -53,10 +52,10 @@ class Converter:
         return f"{describe(self.src)} column {column!r}"
 
     def _check_columns(self) -> None:
-        for field, col in self.columns.items():
+        for col in self.columns.values():
             for name in col if isinstance(col, tuple) else (col,):
                 top = name.split(".")[0]
-                if top not in self.features and field not in OPTIONAL:
+                if top not in self.features:
                     have = ", ".join(self.features)
                     raise UserError(f"{self.where(top)}: missing (columns: {have})")
 

@@ -31,6 +31,7 @@ from evaluation.data.synth import natives
 from evaluation.data.synth.hubrows import RowContext, to_hub
 from evaluation.data.synth.kinds import draw, kind_of, row_maker
 from evaluation.data.synth.languages import language
+from evaluation.errors import UserError
 from evaluation.tasks import all_tasks
 from evaluation.tasks.spec import Source, TaskSpec
 
@@ -60,14 +61,23 @@ def dataset_uses(tasks: Iterable[TaskSpec]) -> dict[tuple[str, str | None], list
 
 
 def build_datasets(
-    seed: int = 0, n_per_split: int = 200, tasks: Iterable[TaskSpec] | None = None
+    seed: int = 0,
+    n_per_split: int = 200,
+    tasks: Iterable[TaskSpec] | None = None,
+    n_train: int | None = None,
 ) -> Iterator[tuple[str, str | None, str, datasets.Dataset]]:
-    """(dataset, config, split, in-memory Dataset) for every Hub split the tasks read."""
-    cache: dict[tuple[str, str, float], list[Any]] = {}
-    for (name, config), uses in sorted(dataset_uses(tasks or all_tasks()).items(), key=_key):
+    """(dataset, config, split, in-memory Dataset) for every Hub split the tasks read.
+
+    Splits some task trains on get `n_train` rows (default n_per_split).
+    """
+    chosen = list(tasks or all_tasks())
+    trained = {(s.dataset, s.config, s.split) for t in chosen for s in t.train}
+    cache: dict[tuple[str, str, float, int], list[Any]] = {}
+    for (name, config), uses in sorted(dataset_uses(chosen).items(), key=_key):
         schema = schema_for(name, config)
         for split in schema.splits_of(config):
-            yield name, config, split, _split(schema, split, uses, seed, n_per_split, cache)
+            n = n_train if n_train and (name, config, split) in trained else n_per_split
+            yield name, config, split, _split(schema, split, uses, seed, n, cache)
 
 
 def _key(item: tuple[tuple[str, str | None], list[Use]]) -> tuple[str, str]:
@@ -80,13 +90,16 @@ def _split(
     uses: list[Use],
     seed: int,
     n: int,
-    cache: dict[tuple[str, str, float], list[Any]],
+    cache: dict[tuple[str, str, float, int], list[Any]],
 ) -> datasets.Dataset:
     task = uses[0].task
     kind = kind_of(task)
     columns = uses[0].source.columns or task.columns
     share = schema.unanswerable_share
-    items = cache.setdefault((kind, split, share), draw(kind, split, seed, n, share))
+    key = (kind, split, share, n)
+    if key not in cache:
+        cache[key] = draw(kind, split, seed, n, share)
+    items = cache[key]
     realize = row_maker(task, kind, seed)
     rng = random.Random(f"{seed}/{schema.dataset}/{split}/unlabeled")
     rows: list[dict[str, Any]] = []
@@ -125,21 +138,34 @@ def write_fixtures(
     n_per_split: int = 200,
     progress: Callable[[str], None] | None = None,
     tasks: Iterable[TaskSpec] | None = None,
+    n_train: int | None = None,
 ) -> Path:
-    """Write the fixture tree under `root` and return it. Same seed, same bytes."""
+    """Write the fixture tree under `root` and return it. Same seed, same bytes.
+
+    `tasks` restricts the tree to some tasks' datasets; `n_train` sizes training splits.
+    """
     root = Path(root)
+    _check_target(root)
     chosen = list(tasks or all_tasks())
     root.mkdir(parents=True, exist_ok=True)
     with _quiet():
-        for name, config, split, ds in build_datasets(seed, n_per_split, chosen):
+        for name, config, split, ds in build_datasets(seed, n_per_split, chosen, n_train):
             path = config_dir(root, name, config) / f"{split}.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
             ds.to_parquet(str(path))
             if progress:
                 progress(f"{name} {config or ''} {split}: {len(ds)} rows")
-    natives.write_all(root, chosen, seed, n_per_split, progress)
+    natives.write_all(root, chosen, seed, n_train or n_per_split, progress)
     _write_metadata(root, chosen, seed, n_per_split)
     return root
+
+
+def _check_target(root: Path) -> None:
+    """Write into a new or empty directory, or over earlier fixtures; nothing else."""
+    if root.exists() and not root.is_dir():
+        raise UserError(f"fixtures: {root} exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()) and not (root / METADATA).exists():
+        raise UserError(f"fixtures: {root} is not empty and holds no fixtures ({METADATA})")
 
 
 def _write_metadata(root: Path, tasks: list[TaskSpec], seed: int, n: int) -> None:
