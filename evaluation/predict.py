@@ -6,7 +6,10 @@ for retrieval), so this module needs no trainer code: `infer` runs any batched f
 function length-sorted under `torch.inference_mode`; `evaluate` predicts each language,
 writes ``<out_dir>/<task>/test-<lang>.<ext>`` as the official scripts read it and scores
 the predictions with the task's scorer; `evaluate_retrieval` does the same for Tatoeba and
-BUCC from sentence embeddings (of the phase-2 encoder, as Phang et al. score them).
+BUCC from sentence embeddings (of the phase-2 encoder, as Phang et al. score them), BUCC's
+margin threshold tuned on each language's validation gold and reused on test;
+`evaluate_dual` ranks a candidate pool with a trained dual encoder (Mewsli-X: the entity
+pool; LAReQA: every answer sentence of every language).
 """
 
 from __future__ import annotations
@@ -15,13 +18,23 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from evaluation.retrieval import BuccSide, mine_bucc, tatoeba_top1
+from evaluation.data.examples import QuestionExample
+from evaluation.data.retrieval import answer_pool
+from evaluation.retrieval import (
+    BuccMining,
+    BuccSide,
+    lareqa_rank,
+    mewslix_rank,
+    mine_bucc,
+    tatoeba_top1,
+)
 from evaluation.scorers import get_scorer
 from evaluation.tasks import TaskSpec
 
@@ -55,7 +68,7 @@ def infer(
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            logits = forward(collate([features[i] for i in chunk], pad_id)).float().numpy()
+            logits = forward(collate([features[i] for i in chunk], pad_id)).float().cpu().numpy()
             for row, i in zip(logits, chunk, strict=True):
                 outputs[i] = row[: lengths[i]] if row.ndim > 1 else row
     return outputs
@@ -76,6 +89,10 @@ def golds(spec: TaskSpec, examples: Sequence[Any]) -> Any:
         return [[_name(spec, t) for t in ex.tags] for ex in examples]
     if spec.scorer == "tatoeba":
         return list(range(len(examples)))
+    if spec.scorer == "mewslix":
+        return {ex.id: ex.entity_id for ex in examples}
+    if spec.scorer == "lareqa":
+        return relevant_ids(examples, candidate_pool(examples))
     if spec.scorer == "accuracy":
         return [_name(spec, ex.label) for ex in examples]
     raise ValueError(f"no gold form for scorer {spec.scorer!r}")
@@ -148,8 +165,8 @@ def tatoeba_predictions(pairs: Sequence[Any], embed: Embedder) -> list[int]:
     return tatoeba_top1(embed([p.source for p in pairs]), embed([p.target for p in pairs]))
 
 
-def bucc_predictions(test: Sequence[Any], dev: Sequence[Any], embed: Embedder) -> set:
-    """Mined test pairs, with the margin threshold chosen on the dev pairs."""
+def bucc_mining(test: Sequence[Any], validation: Sequence[Any], embed: Embedder) -> BuccMining:
+    """Mined test pairs, the margin threshold chosen on the validation (sample) gold only."""
 
     def sides(pairs: Sequence[Any]) -> tuple[BuccSide, BuccSide]:
         src = BuccSide(
@@ -164,8 +181,8 @@ def bucc_predictions(test: Sequence[Any], dev: Sequence[Any], embed: Embedder) -
         )
         return src, trg
 
-    dev_gold = {(p.source_id, p.target_id) for p in dev}
-    return mine_bucc(sides(dev), dev_gold, sides(test)).predictions
+    gold = {(p.source_id, p.target_id) for p in validation}
+    return mine_bucc(sides(validation), gold, sides(test))
 
 
 def evaluate_retrieval(
@@ -173,18 +190,98 @@ def evaluate_retrieval(
     examples_by_language: Mapping[str, Sequence[Any]],
     embed: Embedder,
     out_dir: str | Path | None,
-    dev_by_language: Mapping[str, Sequence[Any]] | None = None,
+    tune_by_language: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[Row]:
-    """Tatoeba and BUCC on sentence embeddings, no task training."""
+    """Tatoeba and BUCC on sentence embeddings, no task training.
+
+    BUCC needs `tune_by_language`: each language's validation pairs, whose gold sets the
+    threshold reused on test (never the test gold itself).
+    """
     rows: list[Row] = []
     for language, pairs in examples_by_language.items():
         if spec.scorer == "bucc":
-            dev = (dev_by_language or {}).get(language) or pairs
-            predictions: Any = bucc_predictions(pairs, dev, embed)
+            tune = (tune_by_language or {}).get(language)
+            if not tune:
+                raise ValueError(f"task {spec.name}: no validation pairs to tune {language} on")
+            predictions: Any = bucc_mining(pairs, tune, embed).predictions
             gold: Any = {(p.source_id, p.target_id) for p in pairs}
         else:
             predictions, gold = tatoeba_predictions(pairs, embed), golds(spec, pairs)
         if out_dir is not None:
             write_submission(out_dir, spec, language, submission_text(spec, predictions, pairs))
         rows += score_rows(spec, language, predictions, gold, len(pairs))
+    return rows
+
+
+# --- dual-encoder retrieval (Mewsli-X, LAReQA) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Candidates of a ranking task: ids, the items to embed, and each query's relevant ids."""
+
+    ids: tuple[str, ...]
+    items: tuple[Any, ...]  # evaluation.data.examples.Entity | evaluation.data.retrieval.Candidate
+    relevant: Mapping[str, frozenset[str]]
+
+
+def candidate_pool(queries: Sequence[Any], entities: Sequence[Any] | None = None) -> Pool:
+    """The pool the queries are ranked against.
+
+    Questions (LAReQA): every sentence of every context of every language among `queries`,
+    relevant = the question's answer sentence in each language. Mentions (Mewsli-X):
+    `entities` (the task's candidate set), else the distinct entities the mentions carry.
+    """
+    if queries and isinstance(queries[0], QuestionExample):
+        answers = answer_pool(queries)
+        ids = tuple(f"{c.language}-{i}" for i, c in enumerate(answers.candidates))
+        relevant = {q: frozenset(ids[i] for i in idx) for q, idx in answers.relevant.items()}
+        return Pool(ids, answers.candidates, relevant)
+    if entities is None:
+        entities = list({ex.entity.id: ex.entity for ex in queries if ex.entity}.values())
+    relevant = {ex.id: frozenset((ex.entity_id,)) for ex in queries}
+    return Pool(tuple(e.id for e in entities), tuple(entities), relevant)
+
+
+def relevant_ids(queries: Sequence[Any], pool: Pool) -> dict[str, frozenset[str]]:
+    return {q.id: pool.relevant[q.id] for q in queries}
+
+
+def rank_candidates(
+    spec: TaskSpec, queries: np.ndarray, candidates: np.ndarray, pool: Pool
+) -> list[list[str]]:
+    """Top-20 candidate ids per query, as the task's official retrieval does it."""
+    if not pool.ids:
+        raise ValueError(f"task {spec.name}: the candidate pool is empty")
+    rank = mewslix_rank if spec.scorer == "mewslix" else lareqa_rank
+    return rank(queries, candidates, pool.ids)
+
+
+@dataclass(frozen=True)
+class DualEncoder:
+    """The two towers of a trained dual encoder (one shared encoder) as embedding functions."""
+
+    queries: Callable[[Sequence[Any]], np.ndarray]  # mentions or questions
+    candidates: Callable[[Sequence[Any]], np.ndarray]  # Pool.items
+
+
+def evaluate_dual(
+    spec: TaskSpec,
+    examples_by_language: Mapping[str, Sequence[Any]],
+    encoder: DualEncoder,
+    out_dir: str | Path | None,
+    entities: Sequence[Any] | None = None,
+) -> list[Row]:
+    """Rank one shared pool for every language's queries; write and score each language."""
+    everything = [ex for examples in examples_by_language.values() for ex in examples]
+    pool = candidate_pool(everything, entities)
+    pool_embeddings = encoder.candidates(pool.items)
+    rows: list[Row] = []
+    for language, examples in examples_by_language.items():
+        ranked = rank_candidates(spec, encoder.queries(examples), pool_embeddings, pool)
+        predictions = {ex.id: ids for ex, ids in zip(examples, ranked, strict=True)}
+        gold = relevant_ids(examples, pool) if spec.scorer == "lareqa" else golds(spec, examples)
+        if out_dir is not None:
+            write_submission(out_dir, spec, language, submission_text(spec, predictions, examples))
+        rows += score_rows(spec, language, predictions, gold, len(examples))
     return rows

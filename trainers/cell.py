@@ -12,7 +12,9 @@ already done and hands over results (the orchestrator owns the ledger and the st
 - Each target task not yet `target_done`: the phase-2 encoder only, a fresh head, phase 3
   on English (resuming from ``<cell_dir>/phase3/<task>/checkpoints``), then prediction on
   every language into ``<cell_dir>/predictions/<task>/test-<lang>.<ext>`` and
-  `hooks.record(task, rows)`. Tatoeba and BUCC are scored on the phase-2 encoder directly.
+  `hooks.record(task, rows)`. Tatoeba and BUCC are scored on the phase-2 encoder directly
+  (BUCC's threshold tuned on its validation gold); Mewsli-X and LAReQA train a dual encoder
+  (`trainers.dual`) in phase 3 and rank their whole candidate pool.
 - Seeds derive from `job.seed` and the phase and task names. The phase-1 weights of a
   local (tiny) model are fixed per model (seed `PHASE1_SEED`), as a pretrained model is.
 """
@@ -24,16 +26,20 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
 
+from evaluation.data.examples import Entity
+from evaluation.data.loaders import entity_pool
 from evaluation.errors import UserError
-from evaluation.predict import evaluate, evaluate_retrieval
+from evaluation.predict import Row, evaluate, evaluate_dual, evaluate_retrieval
 from evaluation.tasks import Format, TaskSpec, get_task
 from trainers.celldata import DataAccess, derive_seed, join
 from trainers.checkpoint import CheckpointStore, Resume, fetch_dir, is_remote, publish_dir
+from trainers.dual import dual_encoder
 from trainers.heads import head_for, num_labels
 from trainers.ladder import ModelEntry
 from trainers.loop import TaskData, TrainSpec, bf16_autocast, train
@@ -237,22 +243,54 @@ def target(job: CellJob, hooks: CellHooks, data: DataAccess, task: str, encoder_
     pre = load_dir(encoder_dir, job.model)
     out = predictions_dir(job)
     hooks.progress("evaluate" if not spec.needs_target_training else "phase3", task, {})
-    if not spec.needs_target_training:
-        max_len = int(job.phase3_hparams.get(task, {}).get("max_seq_length", RETRIEVAL_MAX_LEN))
-        pre.encoder.to(device())  # type: ignore[arg-type]
-        embed = embedder(pre.encoder, pre.tokenizer, job.model.retrieval_layer, max_len)
-        rows = evaluate_retrieval(spec, data.eval(spec), embed, out)
+    if spec.needs_target_training:
+        rows = phase3_rows(job, hooks, data, spec, pre, out)
     else:
-        store = CheckpointStore(join(job.cell_dir, "phase3", task, "checkpoints"))
-        seed = derive_seed(job.seed, "phase3", task)
-        log.info("phase3 start %s %s", job.trial_key, task)
-        model, tasks = run_phase(
-            job, hooks, data, pre, (task,), job.phase3_hparams, seed, store, "phase3"
-        )
-        log.info("phase3 done %s %s", job.trial_key, task)
-        hooks.progress("evaluate", task, {"languages": len(spec.languages)})
-        predict = predictor(model, spec, tasks[task].tok, 64, bf16_autocast())
-        rows = evaluate(spec, data.eval(spec), predict, out)
+        rows = encoder_rows(job, data, spec, pre, out)
     if is_remote(job.cell_dir):
         publish_dir(os.path.join(out, task), join(job.cell_dir, "predictions", task))
     return rows
+
+
+def encoder_rows(
+    job: CellJob, data: DataAccess, spec: TaskSpec, pre: Pretrained, out: str
+) -> list[Row]:
+    """Tatoeba and BUCC on the phase-2 encoder; BUCC tunes on its `tune` (validation) split."""
+    max_len = int(job.phase3_hparams.get(spec.name, {}).get("max_seq_length", RETRIEVAL_MAX_LEN))
+    pre.encoder.to(device())  # type: ignore[arg-type]
+    embed = embedder(pre.encoder, pre.tokenizer, job.model.retrieval_layer, max_len)
+    tune = data.eval(replace(spec, eval=spec.tune)) if spec.tune else None
+    return evaluate_retrieval(spec, data.eval(spec), embed, out, tune)
+
+
+def phase3_rows(
+    job: CellJob, hooks: CellHooks, data: DataAccess, spec: TaskSpec, pre: Pretrained, out: str
+) -> list[Row]:
+    """Phase 3 on English, then zero-shot prediction on every language."""
+    task = spec.name
+    store = CheckpointStore(join(job.cell_dir, "phase3", task, "checkpoints"))
+    seed = derive_seed(job.seed, "phase3", task)
+    log.info("phase3 start %s %s", job.trial_key, task)
+    model, tasks = run_phase(
+        job, hooks, data, pre, (task,), job.phase3_hparams, seed, store, "phase3"
+    )
+    log.info("phase3 done %s %s", job.trial_key, task)
+    hooks.progress("evaluate", task, {"languages": len(spec.languages)})
+    tok = tasks[task].tok
+    if spec.format is Format.RETRIEVAL:
+        towers = dual_encoder(
+            model.encoder, model.heads[task], tok.tokenizer, tok.max_len, 64, bf16_autocast()
+        )
+        return evaluate_dual(spec, data.eval(spec), towers, out, candidate_entities(spec, data))
+    predict = predictor(model, spec, tok, 64, bf16_autocast())
+    return evaluate(spec, data.eval(spec), predict, out)
+
+
+def candidate_entities(spec: TaskSpec, data: DataAccess) -> tuple[Entity, ...] | None:
+    """The entity pool of an entity-linking task (mentions, as the converter reads them:
+    Mewsli-X); None where the candidates come from the examples themselves (LAReQA)."""
+    if "mention" not in spec.columns:
+        return None
+    local = Path(data.local_dir) if data.local_dir else None
+    native = Path(data.native_dir) if data.native_dir else None
+    return entity_pool(spec, local_dir=local, native_dir=native)

@@ -4,7 +4,7 @@ A `HeadKind` is plain functions, no inheritance: `build` the head module, `featu
 examples into token ids (cached by `trainers.features`), `collate` features into a padded
 batch, `forward` encoder + head to logits, `loss`, and `decode` per-feature outputs back to
 predictions in the scorer's in-memory form (`evaluation.scorers`). Span extraction lives
-in `trainers.span`, retrieval embeddings in `trainers.embed`.
+in `trainers.span`, the retrieval dual encoder in `trainers.dual`.
 """
 
 from __future__ import annotations
@@ -257,5 +257,7 @@ register(
     HeadKind(TokenHead, _tag_featurize, _tag_collate, _cls_forward, _tag_loss, _tag_decode),
 )
 
-# Span extraction lives in its own module; importing it registers its head.
+# Span extraction and the dual encoder live in their own modules; importing them registers
+# their heads.
+import trainers.dual  # noqa: E402, F401
 import trainers.span  # noqa: E402, F401

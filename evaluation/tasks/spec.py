@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -63,6 +63,9 @@ class TaskSpec:
     dev: tuple[Source, ...] = ()  # English dev data for early stopping
     eval: Mapping[str, Source] = field(default_factory=dict)  # language -> zero-shot split
     report_split: str = "test"
+    # Split of each eval source that a decision threshold is tuned on (BUCC's validation
+    # "sample" gold), never the split that is scored.
+    tune_split: str | None = None
     file_ext: str = "tsv"  # extension in the official submission layout
     group: str | None = None
     description: str = ""
@@ -81,6 +84,13 @@ class TaskSpec:
         if self.role is Role.TARGET and set(self.eval) != set(self.languages):
             missing = sorted(set(self.languages) ^ set(self.eval))
             raise ValueError(f"task {self.name}: eval sources do not match languages: {missing}")
+
+    @property
+    def tune(self) -> Mapping[str, Source]:
+        """Language -> the source a threshold is tuned on; empty without a `tune_split`."""
+        if self.tune_split is None:
+            return {}
+        return {lang: replace(src, split=self.tune_split) for lang, src in self.eval.items()}
 
     @property
     def needs_target_training(self) -> bool:
