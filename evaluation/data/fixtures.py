@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow as pa
 from datasets.utils import logging as hf_logging
 
 from evaluation.data.schemas import HubSchema, schema_for
@@ -108,7 +109,10 @@ def _split(
             hidden = split in schema.unlabeled_splits or rng.random() < schema.unlabeled_share
             ctx = RowContext(len(rows), lang, split, prefix, hidden)
             rows.append(to_hub(realize(item, lang), columns, task.labels, schema.features, ctx))
-    return datasets.Dataset.from_list(rows, features=schema.features)
+    # Built from an Arrow table with a fixed fingerprint: hashing rows buys nothing here.
+    table = pa.Table.from_pylist(rows, schema=schema.features.arrow_schema)
+    info = datasets.DatasetInfo(features=schema.features)
+    return datasets.Dataset(table, info=info, fingerprint=f"xstilts-{seed}-{n}-{split}")
 
 
 def _languages(uses: list[Use]) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 
 from evaluation.data.synth import content as c
-from evaluation.data.synth.languages import Transform, language
+from evaluation.data.synth.languages import Transform, language, transform
 from evaluation.tasks.spec import Format, TaskSpec
 
 Row = dict[str, Any]
@@ -67,7 +67,7 @@ def row_maker(task: TaskSpec, kind: str, seed: int) -> Callable[[Any, str], Row]
         realize = rows[kind]
 
     def make(item: Any, lang: str) -> Row:
-        return realize(item, Transform(language(lang), seed))
+        return realize(item, transform(lang, seed))
 
     return make
 

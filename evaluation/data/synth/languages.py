@@ -73,6 +73,7 @@ class Language:
         }
 
 
+@cache
 def language(code: str) -> Language:
     script = next((s for s, codes in SCRIPTS.items() if code in codes.split()), "Latn")
     order = "SOV" if code in SOV else "VSO" if code in VSO else "SVO"
@@ -114,6 +115,7 @@ class Transform:
 
     def __init__(self, lang: Language, seed: int) -> None:
         self.lang, self.seed = lang, seed
+        self._words: dict[tuple[str, str], str] = {}
 
     def swapped(self, word: str, proper: bool) -> bool:
         share = self.lang.strength * (0.5 if proper else 1.0)
@@ -129,6 +131,12 @@ class Transform:
         return "".join(syl)
 
     def word(self, tok: Token) -> str:
+        key = (tok.word, tok.upos)
+        if key not in self._words:
+            self._words[key] = self._word(tok)
+        return self._words[key]
+
+    def _word(self, tok: Token) -> str:
         w = tok.word
         if self.lang.code == "en" or not any(c.isalpha() for c in w):
             return w
@@ -164,6 +172,11 @@ class Transform:
         if all(p.role in core for p in middle):
             middle = sorted(middle, key=lambda p: core.index(p.role))
         return phrases[:lo] + middle + phrases[hi:]
+
+
+@cache
+def transform(code: str, seed: int) -> Transform:
+    return Transform(language(code), seed)
 
 
 def tokens_of(phrases: list[Phrase]) -> list[Token]:
