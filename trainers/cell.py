@@ -77,6 +77,8 @@ class CellJob:
     fail: bool = False  # test-only fault injection
     threads: int | None = None  # torch.set_num_threads for this process, when given
     resume: str = "if_available"  # trainers.checkpoint.Resume
+    train_storage: str | None = None  # Ray Train runs (distributed models); None: <cell_dir>/train
+    max_failures: int = 2  # Ray Train worker-group restarts per run (distributed models)
 
 
 class CellHooks(Protocol):
@@ -114,6 +116,10 @@ def check_job(job: CellJob) -> None:
         spec = get_task(name)
         if spec.needs_target_training:
             head_for(spec)
+    if job.model.resources.distributed:
+        from trainers.placement import check_cell
+
+        check_cell(job)
 
 
 def data_access(job: CellJob) -> DataAccess:
@@ -199,19 +205,39 @@ def run_phase(
     store: CheckpointStore,
     phase: str,
 ) -> tuple[TaskModel, dict[str, TaskData]]:
-    """Train the heads of `names` on `pre`'s encoder (in place); one phase of the protocol."""
+    """Train the heads of `names` on `pre`'s encoder (in place); one phase of the protocol.
+
+    A model whose resources are `distributed` trains on Ray Train workers with DeepSpeed
+    (`trainers.distributed`); its consolidated weights are then loaded into `model` here.
+    """
     model = phase_model(pre, names, data, seed)
+    tasks = phase_tasks(job, data, pre, names, hparams)
+    if job.model.resources.distributed:
+        from trainers.distributed import fit_phase
+
+        fit_phase(job, pre, model, names, hparams, seed, phase)
+        return model, tasks
+    run = TrainSpec.from_hparams(hparams[names[0]], seed)
+    model.to(device())
+    report = _reporter(hooks, phase, names[0] if phase == "phase3" else None, run.eval_every)
+    train(model, tasks, run, checkpoints=store, resume=Resume(job.resume), on_step=report)
+    return model, tasks
+
+
+def phase_tasks(
+    job: CellJob,
+    data: DataAccess,
+    pre: Pretrained,
+    names: tuple[str, ...],
+    hparams: Mapping[str, Mapping[str, Any]],
+) -> dict[str, TaskData]:
     tasks = {}
     for name in names:
         spec = get_task(name)
         tok = tokenization(pre, hparams[name], job.cache_dir)
         features = task_features(spec, data.train(spec), tok, "train", True)
         tasks[name] = TaskData(spec, features, data.dev(spec), tok)
-    run = TrainSpec.from_hparams(hparams[names[0]], seed)
-    model.to(device())
-    report = _reporter(hooks, phase, names[0] if phase == "phase3" else None, run.eval_every)
-    train(model, tasks, run, checkpoints=store, resume=Resume(job.resume), on_step=report)
-    return model, tasks
+    return tasks
 
 
 def device() -> str:

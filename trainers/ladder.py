@@ -9,8 +9,9 @@ local ladder is a real size axis for tests and the quickstart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
 
 from evaluation.errors import UserError
 from evaluation.tasks import suggest
@@ -27,6 +28,16 @@ class Resources:
     cpus_per_worker: float = 1
     zero_stage: int | None = None
     offload: bool = False
+
+    @property
+    def distributed(self) -> bool:
+        """Several workers or a ZeRO stage: the cell trains through Ray Train + DeepSpeed."""
+        return self.workers > 1 or self.zero_stage is not None
+
+    def overridden(self, override: Mapping[str, Any]) -> Resources:
+        """These resources with a spec's per-model values (None: keep the ladder's)."""
+        names = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in override.items() if k in names and v is not None})
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ only on a CUDA GPU that supports it. Every `eval_every` steps the headline metri
 English dev examples (mean over tasks) drives early stopping with `patience` (0: none);
 the best weights are reloaded at the end. Checkpoints (`trainers.checkpoint`) hold every
 piece of state, so a resumed run ends exactly where an uninterrupted one would.
+
+Weights, optimizer and checkpoints belong to an `Engine`: `TorchEngine` here is the
+single-process one; `trainers.zero.ZeroEngine` is DeepSpeed ZeRO on one of several workers.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -90,6 +93,60 @@ class TrainResult:
 StepCallback = Callable[[int, float], None]
 
 
+class Engine(Protocol):
+    """What the loop asks of the owner of weights, optimizer and checkpoints."""
+
+    def start(self, seed: int) -> train_state.TrainState: ...  # fresh (seeded) or resumed
+
+    def local(self, batch: list[Feature]) -> list[Feature]: ...  # this worker's share
+
+    def backward(self, loss: torch.Tensor) -> None: ...  # one micro-batch
+
+    def step(self, loss: float) -> float: ...  # optimizer step; returns the global loss
+
+    def weights(self) -> dict[str, torch.Tensor]: ...  # a copy of the full weights
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None: ...
+
+    def save(self, state: train_state.TrainState) -> None: ...  # a checkpoint of everything
+
+
+class TorchEngine:
+    """One process, plain torch: AdamW + schedule, clipping, `CheckpointStore` files."""
+
+    def __init__(self, model: nn.Module, opt: train_state.Optim, max_grad_norm: float,
+                 checkpoints: CheckpointStore | None, resume: Resume) -> None:  # fmt: skip
+        self.model, self.opt, self.max_grad_norm = model, opt, max_grad_norm
+        self.checkpoints, self.resume = checkpoints, resume
+
+    def start(self, seed: int) -> train_state.TrainState:
+        return train_state.start(self.model, self.opt, seed, self.checkpoints, self.resume)
+
+    def local(self, batch: list[Feature]) -> list[Feature]:
+        return batch
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def step(self, loss: float) -> float:
+        optimizer, scheduler = self.opt
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(weights)
+
+    def save(self, state: train_state.TrainState) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.save(state.step, train_state.snapshot(self.model, self.opt, state))
+
+
 def total_steps(spec: TrainSpec, tasks: Mapping[str, TaskData]) -> int:
     if spec.max_steps:
         return spec.max_steps
@@ -144,11 +201,10 @@ def train_step(
     model: TaskModel,
     tasks: Mapping[str, TaskData],
     state: train_state.TrainState,
-    opt: tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR],
+    engine: Engine,
     spec: TrainSpec,
     sampler: MultitaskSampler | None,
 ) -> float:
-    optimizer, scheduler = opt
     total = 0.0
     for micro in range(spec.grad_accum):
         index = state.step * spec.grad_accum + micro
@@ -156,17 +212,14 @@ def train_step(
         state.drawn[name] = state.drawn.get(name, 0) + 1
         data = tasks[name]
         kind = head_for(data.spec)
-        batch = _to(kind.collate(next_batch(state, name, data, spec), _pad_id(data)), model)
+        features = engine.local(next_batch(state, name, data, spec))
+        batch = _to(kind.collate(features, _pad_id(data)), model)
         with torch.autocast("cuda", torch.bfloat16, enabled=bf16_autocast()):
             logits = kind.forward(model.encoder, model.heads[name], batch)
         loss = kind.loss(logits, batch) / spec.grad_accum
-        loss.backward()
+        engine.backward(loss)
         total += float(loss.detach())
-    torch.nn.utils.clip_grad_norm_(model.parameters(), spec.max_grad_norm)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return total
+    return engine.step(total)
 
 
 def _pad_id(data: TaskData) -> int:
@@ -188,14 +241,15 @@ def dev_score(model: TaskModel, tasks: Mapping[str, TaskData], spec: TrainSpec) 
     return sum(scores) / len(scores) if scores else None
 
 
-def _evaluate(model: TaskModel, tasks: Mapping, state: train_state.TrainState, spec, loss) -> None:
+def _evaluate(model: TaskModel, tasks: Mapping, state: train_state.TrainState, spec, loss,
+              engine: Engine) -> None:  # fmt: skip
     score = dev_score(model, tasks, spec)
     state.history.append({"step": float(state.step), "loss": loss, "score": score or 0.0})
     if score is None:
         return
     if state.best_score is None or score > state.best_score:
         state.best_score, state.best_step, state.bad_evals = score, state.step, 0
-        state.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state.best_weights = engine.weights()
     else:
         state.bad_evals += 1
         state.stopped = spec.patience > 0 and state.bad_evals >= spec.patience
@@ -212,27 +266,31 @@ def train(
     checkpoints: CheckpointStore | None = None,
     resume: Resume = Resume.IF_AVAILABLE,
     on_step: StepCallback | None = None,
+    engine: Engine | None = None,
 ) -> TrainResult:
-    """Train `model`'s encoder and the tasks' heads; leave the best weights loaded."""
+    """Train `model`'s encoder and the tasks' heads; leave the best weights loaded.
+
+    Without `engine`: one process (`TorchEngine` over `checkpoints` and `resume`).
+    """
     steps = total_steps(spec, tasks)
-    opt = make_optimizer(model, spec, steps)
-    state = train_state.start(model, opt, spec.seed, checkpoints, resume)
+    if engine is None:
+        opt = make_optimizer(model, spec, steps)
+        engine = TorchEngine(model, opt, spec.max_grad_norm, checkpoints, resume)
+    state = engine.start(spec.seed)
     every = spec.checkpoint_every or spec.eval_every
     sampler = multitask_sampler(tasks, spec.seed)
     model.train()
     while state.step < steps and not state.stopped:
-        loss = train_step(model, tasks, state, opt, spec, sampler)
+        loss = train_step(model, tasks, state, engine, spec, sampler)
         state.step += 1
         if state.step % spec.eval_every == 0 or state.step == steps:
-            _evaluate(model, tasks, state, spec, loss)
-        if checkpoints is not None and (
-            state.step % every == 0 or state.step == steps or state.stopped
-        ):
-            checkpoints.save(state.step, train_state.snapshot(model, opt, state))
+            _evaluate(model, tasks, state, spec, loss, engine)
+        if state.step % every == 0 or state.step == steps or state.stopped:
+            engine.save(state)
         if on_step is not None:
             on_step(state.step, loss)
     if state.best_weights is not None:
-        model.load_state_dict(state.best_weights)
+        engine.load_weights(state.best_weights)
     model.eval()
     return TrainResult(
         state.step, state.best_score, state.best_step, state.stopped, state.history, state.drawn

@@ -1,0 +1,244 @@
+"""One training phase of a cell on Ray Train workers, with DeepSpeed ZeRO (Tune over Train).
+
+`fit_phase` runs inside the cell's Tune trial: it builds a `ray.train.torch.TorchTrainer`
+(Train V2) with one worker per `Resources.workers`, a run name derived from the trial key,
+phase and task (the same name after a retry restores the run), storage under
+`CellJob.train_storage` and `FailureConfig(CellJob.max_failures)`, and fits it. Each worker
+(`worker`) rebuilds the phase's model and data exactly as the single-process path does,
+runs the same `trainers.loop.train` with `trainers.zero.ZeroEngine`, resumes from
+`ray.train.get_checkpoint()`, and ends with one consolidated Hugging Face model (the best
+weights gathered to rank 0; `heads.safetensors` beside it) reported as the run's last
+checkpoint. The trial loads that model into its own `TaskModel`; evaluation then runs there,
+outside DeepSpeed, with the same code as a single-process cell. A run whose last checkpoint
+is already the consolidated model only reports it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from trainers.celldata import join
+from trainers.checkpoint import Resume, fetch_dir
+from trainers.loop import StepCallback, TrainSpec, total_steps, train
+from trainers.models import Pretrained, load_dir
+from trainers.taskmodel import TaskModel
+from trainers.zero import ZeroConfig, ZeroEngine
+
+log = logging.getLogger("trainers")
+DONE = "consolidated.json"
+HEADS = "heads.safetensors"
+KEEP = 2  # Train checkpoints kept per run: the last engine checkpoint and the final model
+
+
+@dataclass(frozen=True)
+class PhaseRun:
+    """Everything a worker needs to rebuild one phase (plain, picklable values)."""
+
+    job: Any  # trainers.cell.CellJob
+    phase: str  # "phase2" | "phase3"
+    names: tuple[str, ...]
+    hparams: Mapping[str, Mapping[str, Any]]
+    seed: int
+    source: str  # the encoder to start from: a Hub id, a directory or a URI
+    name: str  # the Train run name
+
+
+def run_name(trial_key: str, phase: str, task: str) -> str:
+    return f"{trial_key}-{phase}-{task}"
+
+
+def train_storage(job: Any) -> str:
+    return job.train_storage or join(job.cell_dir, "train")
+
+
+def fit_phase(
+    job: Any,
+    pre: Pretrained,
+    model: TaskModel,
+    names: tuple[str, ...],
+    hparams: Mapping[str, Mapping[str, Any]],
+    seed: int,
+    phase: str,
+) -> None:
+    """Train `model` (encoder of `pre` + heads of `names`) on workers; load the result."""
+    task = names[0] if phase == "phase3" else job.intermediate_task
+    source = start_source(job, pre, phase)
+    run = PhaseRun(job, phase, names, hparams, seed, source, run_name(job.trial_key, phase, task))
+    log.info("%s on %d workers: Train run %s", phase, job.model.resources.workers, run.name)
+    with fitted(run) as final:
+        load_consolidated(final, model)
+
+
+def start_source(job: Any, pre: Pretrained, phase: str) -> str:
+    """Phase 3 starts from the published phase-2 encoder; phase 2 from the pretrained one
+    (a model built from a config is published beside phase 2 first, as `phase1`)."""
+    if phase == "phase3":
+        return join(job.phase2_dir, "final")
+    if job.model.source != "local_config":
+        return str(job.model.location)
+    from trainers.cell import publish_encoder
+
+    uri = join(job.phase2_dir, "phase1")
+    publish_encoder(pre, uri, job.cache_dir)
+    return uri
+
+
+@contextlib.contextmanager
+def fitted(run: PhaseRun, loop: Callable[[dict], None] | None = None) -> Any:
+    """Fit the Train run; yield a local directory holding its consolidated model."""
+    result = trainer(run, loop or worker).fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"Train run {run.name} ended without a checkpoint")
+    with result.checkpoint.as_directory() as final:
+        yield final
+
+
+def trainer(run: PhaseRun, loop: Callable[[dict], None]) -> Any:
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    res = run.job.model.resources
+    per_worker = {"CPU": float(res.cpus_per_worker)}
+    if res.gpus_per_worker:
+        per_worker["GPU"] = float(res.gpus_per_worker)
+    return TorchTrainer(
+        loop,
+        train_loop_config={"run": run},
+        scaling_config=ScalingConfig(
+            num_workers=res.workers,
+            use_gpu=bool(res.gpus_per_worker),
+            resources_per_worker=per_worker,
+        ),
+        run_config=RunConfig(
+            name=run.name,
+            storage_path=train_storage(run.job),
+            failure_config=FailureConfig(max_failures=run.job.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=KEEP),
+        ),
+    )
+
+
+# --- inside each Train worker ---------------------------------------------------------------
+
+
+def worker(config: dict[str, Any]) -> None:
+    """`train_loop_per_worker`: one phase on this rank; `config["on_step"]` is a test hook."""
+    run_worker(config["run"], config.get("on_step"))
+
+
+def run_worker(run: PhaseRun, on_step: StepCallback | None = None) -> None:
+    import ray.train
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    torch.set_num_threads(max(1, int(run.job.threads or run.job.model.resources.cpus_per_worker)))
+    checkpoint = ray.train.get_checkpoint()
+    opened = checkpoint.as_directory() if checkpoint else contextlib.nullcontext(None)
+    with opened as resume_dir:
+        if resume_dir and os.path.exists(os.path.join(resume_dir, DONE)):
+            report_final(resume_dir if _rank() == 0 else None, {"resumed": True})
+            return
+        pre, model, tasks, spec = build(run)
+        engine = ZeroEngine(model, spec, total_steps(spec, tasks), zero_config(run.job),
+                            report, resume_dir, Resume(run.job.resume))  # fmt: skip
+        result = train(model, tasks, spec, engine=engine, on_step=on_step)
+    weights = engine.weights()  # every rank: a collective under ZeRO-3
+    with tempfile.TemporaryDirectory(prefix="consolidated-") as tmp:
+        if _rank() == 0:
+            write_consolidated(weights, pre, run, result.steps, tmp)
+        report_final(tmp if _rank() == 0 else None, {"steps": result.steps})
+
+
+def build(run: PhaseRun) -> tuple[Pretrained, TaskModel, dict, TrainSpec]:
+    """The phase's model and data, as the single-process path builds them."""
+    from trainers import cell
+
+    job = run.job
+    data = cell.data_access(job)
+    if job.model.source == "hub" and run.phase == "phase2":
+        pre = load_dir(run.source)
+    else:
+        pre = load_dir(fetch_dir(run.source, os.path.join(job.cache_dir, "start", run.name)))
+    model = cell.phase_model(pre, run.names, data, run.seed)
+    tasks = cell.phase_tasks(job, data, pre, run.names, run.hparams)
+    return pre, model, tasks, TrainSpec.from_hparams(run.hparams[run.names[0]], run.seed)
+
+
+def zero_config(job: Any) -> ZeroConfig:
+    res = job.model.resources
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return ZeroConfig(stage=res.zero_stage or 2, offload=res.offload, bf16=bf16)
+
+
+def report(directory: str | None, metrics: dict[str, Any]) -> None:
+    import ray.train
+
+    checkpoint = ray.train.Checkpoint.from_directory(directory) if directory else None
+    ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def report_final(directory: str | None, metrics: dict[str, Any]) -> None:
+    """Every rank reports; rank 0 with the consolidated model (copied: it may be restored)."""
+    if directory is None:
+        report(None, metrics)
+        return
+    with tempfile.TemporaryDirectory(prefix="final-") as tmp:
+        shutil.copytree(directory, tmp, dirs_exist_ok=True)
+        report(tmp, metrics)
+
+
+def _rank() -> int:
+    import ray.train
+
+    return int(ray.train.get_context().get_world_rank())
+
+
+# --- the consolidated model -----------------------------------------------------------------
+
+
+def write_consolidated(
+    weights: dict[str, torch.Tensor], pre: Pretrained, run: PhaseRun, steps: int, out: str
+) -> None:
+    """`weights` (a TaskModel's full state) as a Hugging Face encoder + tokenizer + heads."""
+    from transformers import AutoModel
+
+    encoder = _part(weights, "encoder.")
+    heads = {k: v.contiguous() for k, v in _part(weights, "heads.").items()}
+    with torch.device("meta"):
+        model = AutoModel.from_config(pre.encoder.config)
+    model.load_state_dict(encoder, strict=True, assign=True)
+    model.save_pretrained(out)
+    pre.tokenizer.save_pretrained(out)  # type: ignore[attr-defined]
+    save_file(heads, os.path.join(out, HEADS))
+    done = {"run": run.name, "phase": run.phase, "tasks": list(run.names), "steps": steps}
+    with open(os.path.join(out, DONE), "w", encoding="utf-8") as f:
+        json.dump(done, f)
+
+
+def _part(weights: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)}
+
+
+def consolidated_state(directory: str) -> dict[str, torch.Tensor]:
+    """A TaskModel state dict from a consolidated folder (encoder and heads)."""
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(directory, dtype=torch.float32)
+    state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
+    state.update({f"heads.{k}": v for k, v in load_file(os.path.join(directory, HEADS)).items()})
+    return state
+
+
+def load_consolidated(directory: str, model: TaskModel) -> None:
+    model.load_state_dict(consolidated_state(directory), strict=True)
