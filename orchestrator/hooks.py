@@ -65,13 +65,13 @@ class StoreHooks:
         self._phase_started = time.monotonic()
         self._phase = ""
 
+    # Phase 2 is recorded under its own key too, so that every cell sharing a phase-2
+    # model (same model, intermediate task, seed and phase-2 config) finds it done.
     def phase2_done(self) -> bool:
-        return self.ledger.phase2_done(self.job.trial_key) or self._shared_phase2_done()
-
-    def _shared_phase2_done(self) -> bool:
-        return False
+        return self.ledger.phase2_done(f"p2-{self.job.phase2_key}")
 
     def mark_phase2_done(self, checkpoint: str) -> None:
+        self.ledger.mark_phase2_done(f"p2-{self.job.phase2_key}", checkpoint)
         self.ledger.mark_phase2_done(self.job.trial_key, checkpoint)
 
     def target_done(self, task: str) -> bool:
@@ -95,29 +95,26 @@ class StoreHooks:
         )
         pause_point("after_fragment")
         self.ledger.mark_target_done(job.trial_key, task, fragment)
-        self.languages += len({r["language"] for r in rows})
+        languages = len({r["language"] for r in rows})
+        self.languages += languages
         metrics.count("rows_written", len(full), job.sweep, job.model.name)
-        metrics.count(
-            "languages_scored", len({r["language"] for r in rows}), job.sweep, job.model.name
-        )
+        metrics.count("languages_scored", languages, job.sweep, job.model.name)
         self.report({"phase": "scored", "target_task": task, "languages_scored": self.languages})
 
     def progress(self, phase: str, target_task: str | None, detail: dict) -> None:
+        """Phase changes go to the ledger, Tune and the metrics; steps only to the pause hook."""
         if phase != self._phase:
-            now = time.monotonic()
-            if self._phase:
-                metrics.phase_duration(
-                    now - self._phase_started, self.job.sweep, self.job.model.name, self._phase
-                )
-            self._phase, self._phase_started = phase, now
-            self.ledger.mark_running(self.job.trial_key, phase, target_task)
-            self.report(
-                {
-                    "phase": phase,
-                    "target_task": target_task or "",
-                    "languages_scored": self.languages,
-                }
-            )
-        step = detail.get("step")
-        if step is not None:
-            pause_point(f"{phase}_step:{step}" if False else f"{phase}_step")
+            self._enter_phase(phase, target_task)
+        pause_point(phase if detail.get("step") is None else f"{phase}_step")
+
+    def _enter_phase(self, phase: str, target_task: str | None) -> None:
+        now = time.monotonic()
+        job = self.job
+        if self._phase:
+            seconds = now - self._phase_started
+            metrics.phase_duration(seconds, job.sweep, job.model.name, self._phase)
+        self._phase, self._phase_started = phase, now
+        self.ledger.mark_running(job.trial_key, phase, target_task)
+        self.report(
+            {"phase": phase, "target_task": target_task or "", "languages_scored": self.languages}
+        )

@@ -30,6 +30,13 @@ def join_uri(root: str, *parts: str) -> str:
     return "/".join([base, *parts]) + (f"?{query}" if query else "")
 
 
+def local_cache(storage: Storage, spec: SweepSpec) -> str:
+    """Tokenizers and tokenised features: under the sweep when it is local, else on the node."""
+    if storage.is_local:
+        return storage.path(spec.name, "cache")
+    return str(Path("~/.cache/xstilts").expanduser() / spec.name)
+
+
 def build_jobs(spec: SweepSpec, storage: Storage, cells: list[Cell]) -> dict[str, CellJob]:
     root = sweep_root(storage, spec)
     entries = model_entries(spec)
@@ -57,7 +64,7 @@ def build_jobs(spec: SweepSpec, storage: Storage, cells: list[Cell]) -> dict[str
             max_eval=caps.eval,
             phase2_dir=join_uri(root, "phase2", cell.phase2_key),
             cell_dir=join_uri(root, "cells", cell.trial_key),
-            cache_dir=join_uri(root, "cache"),
+            cache_dir=local_cache(storage, spec),
             attempt=0,
             fail=cell.label in failing,
         )

@@ -51,6 +51,7 @@ class CellState:
     running: Running | None = None
     failed: str | None = None
     updated_at: datetime | None = None
+    attempts: int = 0  # trial attempts begun (Tune retries and sweep restarts alike)
 
     @property
     def phase2_done(self) -> bool:
@@ -75,6 +76,11 @@ class Ledger:
         self.sweep = check_name("sweep name", sweep)
         self.storage: Storage = resolve_storage(storage_uri)
         self.directory = self.storage.path(sweep, "ledger")
+
+    def begin_attempt(self, trial_key: str) -> int:
+        """Count a new attempt of the cell and return its number (0 for the first)."""
+        self._update(trial_key, lambda s: replace(s, attempts=s.attempts + 1))
+        return self.cell_state(trial_key).attempts - 1
 
     def mark_running(self, trial_key: str, phase: str, target_task: str | None = None) -> None:
         running = Running(phase, target_task, _now())
@@ -159,6 +165,7 @@ def _encode(sweep: str, state: CellState) -> dict[str, Any]:
         },
         "failed": state.failed,
         "updated_at": state.updated_at.isoformat() if state.updated_at else None,
+        "attempts": state.attempts,
     }
 
 
@@ -180,4 +187,5 @@ def _decode(raw: dict[str, Any]) -> CellState:
         ),
         failed=raw["failed"],
         updated_at=datetime.fromisoformat(raw["updated_at"]) if raw["updated_at"] else None,
+        attempts=int(raw.get("attempts", 0)),
     )

@@ -7,7 +7,6 @@ after a restore finds its finished phases and target tasks there and skips them.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 from orchestrator import metrics
@@ -24,7 +23,7 @@ def run_trial(config: dict[str, Any], jobs: dict[str, CellJob], storage_uri: str
     ledger = Ledger(storage_uri, job.sweep)
     store = ResultsStore(storage_uri, job.sweep)
     attempt = ledger.begin_attempt(job.trial_key)
-    threads = int(os.environ.get("XSTILTS_THREADS_PER_TRIAL", "0")) or None
+    threads = max(1, int(job.model.resources.cpus_per_worker))
     job = dataclasses.replace(job, attempt=attempt, threads=threads)
     hooks = StoreHooks(job, ledger, store, tune.report)
     try:

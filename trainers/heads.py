@@ -259,5 +259,5 @@ register(
 
 # Span extraction and the dual encoder live in their own modules; importing them registers
 # their heads.
-import trainers.dual  # noqa: E402, F401
+import trainers.dual  # noqa: E402
 import trainers.span  # noqa: E402, F401
