@@ -24,8 +24,15 @@ from orchestrator.spec import SweepSpec
 from orchestrator.storage import Storage, resolve_storage
 from trainers.cell import CellJob
 
-FORWARDED_ENV = ("XSTILTS_TEST_PAUSE_AT", "XSTILTS_TEST_PAUSE_FILE", "HF_HUB_OFFLINE",
-                 "HF_DATASETS_OFFLINE", "TOKENIZERS_PARALLELISM", "DS_ACCELERATOR")  # fmt: skip
+FORWARDED_ENV = (
+    "XSTILTS_TEST_PAUSE_AT",
+    "XSTILTS_TEST_PAUSE_FILE",
+    "XSTILTS_TEST_TRACE",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TOKENIZERS_PARALLELISM",
+    "DS_ACCELERATOR",
+)
 
 
 @dataclass(frozen=True)

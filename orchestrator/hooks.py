@@ -20,34 +20,44 @@ from orchestrator.store import ResultsStore
 from trainers.cell import CellJob
 
 PAUSE_ENV = "XSTILTS_TEST_PAUSE_AT"  # test-only: "<point>" or "<point>:<n>" (nth time)
+PAUSE_FILE_ENV = "XSTILTS_TEST_PAUSE_FILE"
+TRACE_ENV = "XSTILTS_TEST_TRACE"
+_SEEN: dict[str, int] = {}
 
 
 def pause_point(point: str) -> None:
     """Fault-injection hook for the kill tests: announce the point, then wait forever.
 
-    With `XSTILTS_TEST_PAUSE_AT=<point>[:<n>]` the process writes
-    `$XSTILTS_TEST_PAUSE_FILE` when it reaches `point` for the n-th time and sleeps until
-    it is killed. Unset (always, outside tests), this does nothing.
+    With `XSTILTS_TEST_PAUSE_AT=<point>[:<n>]` and `XSTILTS_TEST_PAUSE_FILE=<path>`, the
+    first process to reach `point` for the n-th time writes the file and sleeps until it
+    is killed; once the file exists nobody pauses again. Unset (always, outside tests),
+    this does nothing.
     """
-    want = os.environ.get(PAUSE_ENV)
-    if not want:
+    want, marker = os.environ.get(PAUSE_ENV), os.environ.get(PAUSE_FILE_ENV)
+    if not want or not marker:
         return
     name, _, nth = want.partition(":")
     if name != point:
         return
-    seen = _SEEN.get(point, 0) + 1
-    _SEEN[point] = seen
-    if seen < int(nth or 1):
+    _SEEN[point] = _SEEN.get(point, 0) + 1
+    if _SEEN[point] < int(nth or 1):
         return
-    marker = os.environ.get("XSTILTS_TEST_PAUSE_FILE")
-    if marker:
-        with open(marker, "w", encoding="utf-8") as out:
-            out.write(f"{point} {os.getpid()}\n")
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, f"{point} {os.getpid()}\n".encode())
+    os.close(fd)
     while True:
         time.sleep(3600)
 
 
-_SEEN: dict[str, int] = {}
+def trace(line: str) -> None:
+    """Test-only: append a line to `$XSTILTS_TEST_TRACE` (e.g. the steps an attempt ran)."""
+    path = os.environ.get(TRACE_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
 
 class StoreHooks:
@@ -64,6 +74,7 @@ class StoreHooks:
         self.languages = 0
         self._phase_started = time.monotonic()
         self._phase = ""
+        self._stepped: set[tuple[str, str | None]] = set()
 
     # Phase 2 is recorded under its own key too, so that every cell sharing a phase-2
     # model (same model, intermediate task, seed and phase-2 config) finds it done.
@@ -103,9 +114,13 @@ class StoreHooks:
 
     def progress(self, phase: str, target_task: str | None, detail: dict) -> None:
         """Phase changes go to the ledger, Tune and the metrics; steps only to the pause hook."""
+        step = detail.get("step")
         if phase != self._phase:
             self._enter_phase(phase, target_task)
-        pause_point(phase if detail.get("step") is None else f"{phase}_step")
+        if step is not None and (phase, target_task) not in self._stepped:
+            self._stepped.add((phase, target_task))
+            trace(f"{self.job.trial_key} attempt={self.job.attempt} {phase} {target_task} {step}")
+        pause_point(phase if step is None else f"{phase}_step")
 
     def _enter_phase(self, phase: str, target_task: str | None) -> None:
         now = time.monotonic()

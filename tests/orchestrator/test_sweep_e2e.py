@@ -1,0 +1,143 @@
+"""End to end: `xstilts run` on an embedded Ray, on CPU, killed for real and resumed.
+
+Every test here runs the real CLI in a subprocess (inside the private network namespace
+the README's test command sets up) on the smallest spec that exercises every path
+(tests/orchestrator/sweeps.py). The uninterrupted run of the same spec is the golden
+reference: a killed-and-resumed sweep must end with exactly its rows, values included.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.dataset as ds
+import pytest
+
+from evaluation.data.fixtures import write_fixtures
+from evaluation.tasks import get_task
+from orchestrator.ledger import Ledger
+from orchestrator.store import ResultsStore
+
+_spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
+assert _spec is not None and _spec.loader is not None
+sweeps = importlib.util.module_from_spec(_spec)
+sys.modules["sweeps"] = sweeps
+_spec.loader.exec_module(sweeps)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fixtures(tmp_path_factory.mktemp("fixtures") / "data", n_per_split=48)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, fixtures: Path) -> dict:
+    """An uninterrupted run of the mini spec: the golden rows."""
+    tmp = tmp_path_factory.mktemp("reference")
+    spec = sweeps.write_spec(tmp / "mini.yaml", str(tmp / "runs"), fixtures)
+    out = sweeps.run(spec, tmp)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return {"rows": ResultsStore(str(tmp / "runs"), "mini").read(), "root": tmp / "runs"}
+
+
+def expected_rows() -> int:
+    per_cell = sum(
+        len(get_task(t).languages) * len(get_task(t).metrics) for t in sweeps.MINI["target_tasks"]
+    )
+    return per_cell * 2  # two cells
+
+
+def test_store_holds_exactly_the_expected_rows(reference: dict) -> None:
+    table = reference["rows"]
+    assert table.num_rows == expected_rows()
+    sweeps.logical(table)  # no duplicate logical key
+    results = reference["root"] / "mini" / "results"
+    plain = ds.dataset(str(results), format="parquet").to_table()
+    assert plain.num_rows == expected_rows()  # one attempt each: nothing to deduplicate
+    count = duckdb.sql(f"select count(*) from read_parquet('{results}/*.parquet')").fetchone()
+    assert count == (expected_rows(),)
+    for task in sweeps.MINI["target_tasks"]:
+        langs = {r for r in table.filter(ds.field("target_task") == task)["language"].to_pylist()}
+        assert langs == set(get_task(task).languages)
+
+
+def test_second_run_redoes_nothing(tmp_path: Path, reference: dict, fixtures: Path) -> None:
+    spec = sweeps.write_spec(tmp_path / "mini.yaml", str(reference["root"]), fixtures)
+    before = sorted(p.name for p in (reference["root"] / "mini" / "results").iterdir())
+    out = sweeps.run(spec, tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "2 of 2 cells done" in out.stderr
+    assert sorted(p.name for p in (reference["root"] / "mini" / "results").iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    "point",
+    ["phase2_step:8", "phase3_step:6", "evaluate", "after_fragment"],
+    ids=["during-phase2", "during-phase3", "during-evaluation", "between-fragment-and-ledger"],
+)
+def test_kill_9_and_resume_gives_the_uninterrupted_rows(
+    tmp_path: Path, reference: dict, fixtures: Path, point: str
+) -> None:
+    storage = tmp_path / "runs"
+    spec = sweeps.write_spec(tmp_path / "mini.yaml", str(storage), fixtures)
+    sweeps.run_and_kill(spec, tmp_path, point)
+    p2_final = list((storage / "mini" / "phase2").glob("*/final"))
+    stamps = {p: p.stat().st_mtime_ns for p in p2_final}
+    out = sweeps.run(spec, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    store = ResultsStore(str(storage), "mini")
+    assert sweeps.logical(store.read()) == sweeps.logical(reference["rows"])
+    assert store.conflicts() == []
+    # Readers see whole fragments only; no temporary is left where readers look.
+    results = storage / "mini" / "results"
+    assert all(not p.name.endswith(".tmp") for p in results.iterdir() if not p.name.startswith("."))
+    ds.dataset(str(results), format="parquet").to_table()
+    # A phase-2 model whose final checkpoint existed was not trained again.
+    for path, stamp in stamps.items():
+        assert path.stat().st_mtime_ns == stamp, f"{path} was republished"
+
+
+def test_failing_cell_does_not_stop_the_others(tmp_path: Path, fixtures: Path) -> None:
+    spec = sweeps.write_spec(
+        tmp_path / "mini.yaml", str(tmp_path / "runs"), fixtures,
+        target_tasks=["xnli"], testing={"fail_cells": ["tiny-s/mnli/0"]},
+    )  # fmt: skip
+    out = sweeps.run(spec, tmp_path)
+    assert out.returncode == 1
+    assert "failed: tiny-s/mnli/0: RuntimeError: injected failure" in out.stderr
+    status = sweeps.run(spec, tmp_path, "status")
+    assert status.returncode == 0
+    line = next(ln for ln in status.stdout.splitlines() if "tiny-s/mnli/0" in ln)
+    assert "failed" in line and "injected failure" in line
+    assert "tiny-s/none/0" in status.stdout and "1 done" in status.stdout
+    ledger = Ledger(str(tmp_path / "runs"), "mini")
+    failed = [s for s in ledger.all_states().values() if s.failed]
+    assert len(failed) == 1 and failed[0].attempts == 2  # max_failures=1: tried twice
+
+
+def test_result_affecting_change_is_refused(
+    tmp_path: Path, reference: dict, fixtures: Path
+) -> None:
+    phase3 = {"defaults": {**sweeps.MINI["phase3"]["defaults"], "lr": 5.0e-4}}
+    spec = sweeps.write_spec(tmp_path / "x.yaml", str(reference["root"]), fixtures, phase3=phase3)
+    before = sorted(p.name for p in (reference["root"] / "mini" / "results").iterdir())
+    out = sweeps.run(spec, tmp_path)
+    assert out.returncode == 2
+    assert "changed: phase3.xnli" in out.stderr and "Traceback" not in out.stderr
+    assert sorted(p.name for p in (reference["root"] / "mini" / "results").iterdir()) == before
+
+
+def test_kill_and_resume_on_s3(tmp_path: Path, reference: dict, fixtures: Path, s3_server) -> None:
+    storage = s3_server.uri("kill-resume")
+    spec = sweeps.write_spec(tmp_path / "mini.yaml", storage, fixtures)
+    sweeps.run_and_kill(spec, tmp_path, "phase3_step:6")
+    out = sweeps.run(spec, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    store = ResultsStore(storage, "mini")
+    assert sweeps.logical(store.read()) == sweeps.logical(reference["rows"])
+    assert store.conflicts() == []
