@@ -9,7 +9,9 @@ every cell finished, 1 with a per-cell failure summary otherwise.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -46,7 +48,9 @@ class Outcome:
         return 0 if not self.failed and not self.unfinished else 1
 
 
-def run_sweep(spec: SweepSpec, console: Console | None = None) -> Outcome:
+def run_sweep(
+    spec: SweepSpec, console: Console | None = None, runner: Callable | None = None
+) -> Outcome:
     console = console or Console(stderr=True)
     storage = resolve_storage(spec.storage)
     storage.check_reachable()
@@ -60,7 +64,7 @@ def run_sweep(spec: SweepSpec, console: Console | None = None) -> Outcome:
             f"sweep {spec.name!r}: {len(cells) - len(remaining)} of {len(cells)} cells done"
         )
         if remaining:
-            _fit(spec, storage, cells, remaining, ledger, console)
+            _fit(spec, storage, cells, ledger, runner)
     return outcome(ledger, cells)
 
 
@@ -90,16 +94,11 @@ def prepare_data(spec: SweepSpec, console: Console) -> None:
     from evaluation.data.fixtures import ensure_fixtures
 
     with console.status(f"checking local data in {spec.data.local_dir}"):
-        ensure_fixtures(spec.data.local_dir)
+        ensure_fixtures(Path(spec.data.local_dir).expanduser())
 
 
 def _fit(
-    spec: SweepSpec,
-    storage: Storage,
-    cells: list[Cell],
-    remaining: list[Cell],
-    ledger: Ledger,
-    console: Console,
+    spec: SweepSpec, storage: Storage, cells: list[Cell], ledger: Ledger, runner: Callable | None
 ) -> None:
     from ray import tune
 
@@ -116,7 +115,12 @@ def _fit(
         )
         jobs = build_jobs(spec, storage, cells)
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, jobs=jobs, storage_uri=spec.storage),
+            tune.with_parameters(
+                run_trial,
+                jobs=jobs,
+                storage_uri=spec.storage,
+                **({"runner": runner} if runner else {}),
+            ),
             lambda config: trial_resources(jobs[config["trial_key"]], spec),
         )
         tuner = make_tuner(spec, storage, cells, trainable, shape)
@@ -151,23 +155,21 @@ def _languages(targets: Any) -> int:
     return sum(len(get_task(t).languages) for t in targets)
 
 
-def trial_resources(job: CellJob, spec: SweepSpec) -> dict[str, float]:
+def trial_resources(job: CellJob, spec: SweepSpec) -> Any:
+    """One bundle for a single-process cell: its CPUs and GPUs (+ the pinning resource)."""
+    from ray.tune import PlacementGroupFactory
+
     res = job.model.resources
     override = spec.resources.get(job.model.name)
-    cpus = (
-        override.cpus_per_worker
-        if override and override.cpus_per_worker is not None
-        else res.cpus_per_worker
-    )
-    gpus = (
-        override.gpus_per_worker
-        if override and override.gpus_per_worker is not None
-        else res.gpus_per_worker
-    )
-    out = {"cpu": float(cpus), "gpu": float(gpus)}
+
+    def pick(field: str) -> float:
+        value = getattr(override, field, None) if override else None
+        return float(value if value is not None else getattr(res, field))
+
+    bundle = {"CPU": pick("cpus_per_worker"), "GPU": pick("gpus_per_worker")}
     if override and override.trial_resource:
-        out[override.trial_resource] = 0.01
-    return out
+        bundle[override.trial_resource] = 0.01
+    return PlacementGroupFactory([bundle])
 
 
 def make_tuner(

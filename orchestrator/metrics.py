@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-PHASE_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200]
+PHASE_BUCKETS = [1.0, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200]
 
 
 @cache

@@ -7,6 +7,7 @@ after a restore finds its finished phases and target tasks there and skips them.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from orchestrator import metrics
@@ -16,7 +17,13 @@ from orchestrator.store import ResultsStore
 from trainers.cell import CellJob, run_cell
 
 
-def run_trial(config: dict[str, Any], jobs: dict[str, CellJob], storage_uri: str) -> None:
+def run_trial(
+    config: dict[str, Any],
+    jobs: dict[str, CellJob],
+    storage_uri: str,
+    runner: Callable[[CellJob, StoreHooks], None] = run_cell,
+) -> None:
+    """Run one cell; `runner` is `run_cell` except in benchmarks of the orchestration."""
     from ray import tune
 
     job = jobs[config["trial_key"]]
@@ -27,7 +34,7 @@ def run_trial(config: dict[str, Any], jobs: dict[str, CellJob], storage_uri: str
     job = dataclasses.replace(job, attempt=attempt, threads=threads)
     hooks = StoreHooks(job, ledger, store, tune.report)
     try:
-        run_cell(job, hooks)
+        runner(job, hooks)
     except BaseException as exc:
         cause = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
         ledger.mark_failed(job.trial_key, cause)
