@@ -9,20 +9,24 @@ temp dir) and shuts it down.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import cell_job
+from conftest import RecordingHooks, cell_job
 from ray import cloudpickle
 
+from evaluation.errors import UserError
 from trainers import cell
+from trainers.cell import run_cell
 from trainers.distributed import (
     DONE,
     PhaseRun,
@@ -34,6 +38,8 @@ from trainers.distributed import (
     start_source,
 )
 from trainers.ladder import LADDER, ModelEntry, Resources
+from trainers.loop import train
+from trainers.placement import check_cell
 from trainers.zero import tag
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # test loops run in the workers
@@ -52,6 +58,8 @@ HP = {
     "max_grad_norm": 1.0,
 }
 ENV = {"DS_ACCELERATOR": "cpu", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+LOSS_TOLERANCE = 1e-5  # fp32, dropout off; STACK.md saw 6 decimals
+HEALTH_CHECK_S = 2  # ray.train.v2 DEFAULT_HEALTH_CHECK_INTERVAL_S
 ROW_KEYS = {"target_task", "language", "split", "metric", "value", "n_examples"}
 
 
@@ -127,6 +135,9 @@ def logging_loop(config: dict, log: str, stop_at: int | None = None, kill_at: in
         if step in (stop_at, kill_at) and not marker.exists() and (kill_at is None or rank == 1):
             marker.touch()
             if kill_at is not None:
+                # Train's controller collects reports every 2 s: one younger than that dies
+                # with the worker, and the run resumes from the checkpoint before it.
+                time.sleep(2 * HEALTH_CHECK_S + 1)
                 os.kill(os.getpid(), signal.SIGKILL)
             raise RuntimeError(f"stopped after step {step}")
 
@@ -164,3 +175,179 @@ def test_zero_trains_checkpoints_and_consolidates(stage, fixture_root, tmp_path,
 
 def final_dir(job, run: PhaseRun) -> str:
     return str([c for c in checkpoints(job, run) if (c / DONE).exists()][-1])
+
+
+# --- resume, a killed worker, loss equivalence -------------------------------------------------
+
+
+@pytest.mark.integration
+def test_stopped_run_resumes_from_its_checkpoint(fixture_root, tmp_path, ray_local) -> None:
+    hp = {**HP, "eval_every": 3}  # a checkpoint every 3 steps
+    job = dist_job(fixture_root, tmp_path, phase2_hparams={"mnli": hp}, max_failures=0)
+    run, _ = phase2_run(job)
+    log = tmp_path / "steps.jsonl"
+    loop = functools.partial(logging_loop, log=str(log), stop_at=4)
+    with pytest.raises(Exception, match="stopped after step 4"), fitted(run, loop):
+        pass
+    assert [s for s, _ in logged(log)] == [1, 2, 3, 4]
+    log.write_text("")
+    with fitted(run, loop) as final:  # same name: the run is restored, not started again
+        assert json.loads((Path(final) / DONE).read_text())["steps"] == STEPS
+    assert [s for s, _ in logged(log)] == [4, 5, 6]  # resumed at the step-3 checkpoint
+
+
+@pytest.mark.integration
+def test_killed_worker_is_replaced_and_the_run_finishes(fixture_root, tmp_path, ray_local) -> None:
+    hp = {**HP, "eval_every": 2}
+    job = dist_job(fixture_root, tmp_path, phase2_hparams={"mnli": hp}, max_failures=1)
+    run, _ = phase2_run(job)
+    log = tmp_path / "steps.jsonl"
+    with fitted(run, functools.partial(logging_loop, log=str(log), kill_at=3)) as final:
+        assert json.loads((Path(final) / DONE).read_text())["steps"] == STEPS
+    assert Path(str(log) + ".failed").exists()
+    steps = [s for s, _ in logged(log, rank=1)]
+    assert steps == [1, 2, 3, 3, 4, 5, 6]  # killed after step 3, resumed from step 2
+
+
+@pytest.mark.integration
+def test_zero2_on_two_workers_matches_one_process(fixture_root, tmp_path, ray_local) -> None:
+    hp = {**HP, "grad_accum": 2}
+    job = dist_job(fixture_root, tmp_path, phase2_hparams={"mnli": hp})
+    run, model = phase2_run(job)
+    log = tmp_path / "steps.jsonl"
+    with fitted(run, functools.partial(logging_loop, log=str(log), dropout=False)) as final:
+        zero = consolidated_state(final)
+    data = cell.data_access(job)
+    pre = cell.load_dir(run.source)
+    model = no_dropout(cell.phase_model(pre, ("mnli",), data, run.seed))
+    tasks = cell.phase_tasks(job, data, pre, ("mnli",), job.phase2_hparams)
+    single: list[float] = []
+    spec = cell.TrainSpec.from_hparams(hp, run.seed)
+    train(model, tasks, spec, on_step=lambda step, loss: single.append(loss))
+    losses = [loss for _, loss in logged(log)]
+    assert len(losses) == len(single) == STEPS
+    loss_gap = max(abs(a - b) for a, b in zip(losses, single, strict=True))
+    weight_gap = max((zero[k] - v).abs().max().item() for k, v in model.state_dict().items()
+                     if k in zero)  # fmt: skip
+    print(f"ZeRO-2 x2 vs one process: losses within {loss_gap:.1e}, weights {weight_gap:.1e}")
+    assert loss_gap < LOSS_TOLERANCE and weight_gap < LOSS_TOLERANCE
+
+
+# --- a DeepSpeed cell through run_cell, and bad input -------------------------------------------
+
+
+@pytest.mark.integration
+def test_deepspeed_cell_writes_rows_of_the_same_schema(fixture_root, tmp_path, ray_local) -> None:
+    plain, zero = RecordingHooks(), RecordingHooks()
+    run_cell(dist_job(fixture_root, tmp_path / "plain", model=LADDER["tiny-s"]), plain)
+    job = dist_job(fixture_root, tmp_path / "zero", stage=3)
+    run_cell(job, zero)
+    assert list(zero.rows) == list(plain.rows) == ["xnli"]
+    assert ("mark_phase2_done", job.phase2_dir + "/final") in zero.calls
+    schema = {(k, type(v)) for row in plain.rows["xnli"] for k, v in row.items()}
+    assert {(k, type(v)) for row in zero.rows["xnli"] for k, v in row.items()} == schema
+    assert {k for k, _ in schema} == ROW_KEYS
+    keys = [(r["language"], r["metric"], r["n_examples"]) for r in plain.rows["xnli"]]
+    assert [(r["language"], r["metric"], r["n_examples"]) for r in zero.rows["xnli"]] == keys
+    train_runs = Path(job.cell_dir) / "train"
+    assert sorted(p.name for p in train_runs.iterdir()) == ["k-phase2-mnli", "k-phase3-xnli"]
+
+
+@pytest.mark.integration
+def test_more_gpus_than_the_cluster_has_is_refused_at_once(
+    fixture_root, tmp_path, ray_local
+) -> None:
+    job = dist_job(fixture_root, tmp_path, model=dist_model(workers=2, gpus_per_worker=1))
+    with pytest.raises(UserError, match=r"2 workers x 1 CPU, 1 GPU can never be placed") as err:
+        run_cell(job, RecordingHooks())
+    assert "\n" not in str(err.value) and "holds 0" in str(err.value)
+    assert not (tmp_path / "p2").exists()
+
+
+NODE = {"CPU": 8.0, "GPU": 4.0}
+
+
+def checked(tmp_path: Path, model: ModelEntry, nodes=(NODE,), memory: int = 2**36, **hp) -> None:
+    phase = {"mnli": {**HP, **hp}}
+    job = cell_job(tmp_path, tmp_path, model=model, phase2_hparams=phase, phase3_hparams={})
+    check_cell(job, nodes=list(nodes), memory=memory)
+
+
+def one_line(err: pytest.ExceptionInfo) -> str:
+    text = str(err.value)
+    assert "\n" not in text
+    return text
+
+
+def test_gang_scheduling_counts_whole_bundles_per_node(tmp_path) -> None:
+    model = dist_model(workers=4, gpus_per_worker=1, stage=2)
+    checked(tmp_path, model, nodes=[NODE])  # 4 x 1 GPU on one 4-GPU node
+    checked(tmp_path, model, nodes=[{"CPU": 2, "GPU": 2}] * 2)
+    with pytest.raises(UserError) as err:
+        checked(tmp_path, model, nodes=[{"CPU": 8, "GPU": 3}, {"CPU": 0, "GPU": 1}, {"CPU": 4}])
+    assert one_line(err) == (
+        "model tiny-s: 4 workers x 1 CPU, 1 GPU can never be placed together; "
+        "the cluster (3 nodes, 12 CPU, 4 GPU) holds 3"
+    )
+
+
+def test_zero3_refuses_a_model_it_cannot_partition(tmp_path) -> None:
+    res = Resources(workers=2, zero_stage=3)
+    custom = dataclasses.replace(LADDER["tiny-s"], architecture="my-encoder", resources=res)
+    with pytest.raises(UserError, match="ZeRO-3 cannot partition architecture 'my-encoder'"):
+        checked(tmp_path, custom)
+    (tmp_path / "remote").mkdir()
+    (tmp_path / "remote" / "config.json").write_text('{"auto_map": {"AutoModel": "m.M"}}')
+    local = dataclasses.replace(custom, architecture="xlm-roberta", source="local_dir",
+                                location=str(tmp_path / "remote"))  # fmt: skip
+    with pytest.raises(UserError, match="custom model code"):
+        checked(tmp_path, local)
+    tiny = dataclasses.replace(LADDER["tiny-s"], params=1, resources=res)
+    with pytest.raises(UserError) as err:
+        checked(tmp_path, tiny)
+    assert one_line(err) == "model tiny-s: ZeRO-3 cannot partition 1 parameters across 2 workers"
+    checked(tmp_path, dataclasses.replace(custom, architecture="xlm-roberta"))  # fine
+
+
+def test_offload_needs_host_memory_for_the_optimizer_states(tmp_path) -> None:
+    model = dataclasses.replace(dist_model(workers=4, gpus_per_worker=1, offload=True),
+                                params=10_700_000_000)  # fmt: skip
+    checked(tmp_path, model, memory=200 * 2**30)  # 16 B x 10.7e9 = 159 GiB on one node
+    with pytest.raises(UserError) as err:
+        checked(tmp_path, model, memory=64 * 2**30)
+    assert one_line(err) == (
+        "model tiny-s: offloading needs about 159.4 GiB of CPU memory per node "
+        "(4 of 4 workers), this node has 64.0"
+    )
+    checked(tmp_path, model, nodes=[NODE_ONE_GPU] * 4, memory=64 * 2**30)  # one worker a node
+
+
+NODE_ONE_GPU = {"CPU": 8.0, "GPU": 1.0}
+
+
+def test_batch_must_split_across_workers(tmp_path) -> None:
+    with pytest.raises(UserError, match="task mnli: batch_size 9 does not split across 2"):
+        checked(tmp_path, dist_model(workers=2), batch_size=9)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 ZeRO-2)")
+def test_bf16_consolidated_weights_match_the_engine_on_gpu(fixture_root, tmp_path) -> None:
+    import ray
+
+    temp = tempfile.mkdtemp(prefix="r", dir="/tmp")
+    ray.init(address="local", _temp_dir=temp, include_dashboard=False)
+    try:
+        job = dist_job(fixture_root, tmp_path, model=dist_model(workers=1, gpus_per_worker=1))
+        run, _ = phase2_run(job)
+        with fitted(run) as final:
+            consolidated = consolidated_state(final)
+        assert consolidated["encoder.embeddings.word_embeddings.weight"].dtype == torch.float32
+        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+        engine_dir = [c for c in checkpoints(job, run) if not (c / DONE).exists()][-1]
+        engine = get_fp32_state_dict_from_zero_checkpoint(str(engine_dir), tag=tag(STEPS))
+        for name, tensor in engine.items():  # bf16 weights vs fp32 masters: rounding only
+            assert torch.allclose(consolidated[name], tensor.float(), atol=4e-3), name
+    finally:
+        ray.shutdown()
