@@ -156,7 +156,11 @@ def _languages(targets: Any) -> int:
 
 
 def trial_resources(job: CellJob, spec: SweepSpec) -> Any:
-    """One bundle for a single-process cell: its CPUs and GPUs (+ the pinning resource)."""
+    """One bundle for a single-process cell: its CPUs and GPUs (+ the pinning resource).
+
+    A distributed cell's trial only drives its Ray Train workers, which ask for their own
+    bundles: it holds no CPU (one held here can starve the workers' gang), a token of memory.
+    """
     from ray.tune import PlacementGroupFactory
 
     res = job.model.resources
@@ -167,6 +171,8 @@ def trial_resources(job: CellJob, spec: SweepSpec) -> Any:
         return float(value if value is not None else getattr(res, field))
 
     bundle = {"CPU": pick("cpus_per_worker"), "GPU": pick("gpus_per_worker")}
+    if res.overridden(override.model_dump() if override else {}).distributed:
+        bundle = {"CPU": 0.0, "memory": float(2**20)}
     if override and override.trial_resource:
         bundle[override.trial_resource] = 0.01
     return PlacementGroupFactory([bundle])
