@@ -8,6 +8,7 @@ every cell finished, 1 with a per-cell failure summary otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,6 +98,13 @@ def prepare_data(spec: SweepSpec, console: Console) -> None:
         ensure_fixtures(Path(spec.data.local_dir).expanduser())
 
 
+def _job_env_vars() -> dict[str, str]:
+    """The env vars of the runtime env of the Ray job this driver runs in, if any."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray's job supervisor
+    runtime_env = (json.loads(raw).get("runtime_env") or {}) if raw else {}
+    return dict(runtime_env.get("env_vars") or {})
+
+
 def _fit(
     spec: SweepSpec, storage: Storage, cells: list[Cell], ledger: Ledger, runner: Callable | None
 ) -> None:
@@ -106,6 +114,9 @@ def _fit(
 
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # In a Ray job (`ray job submit`), ray.init refuses an env var that the job's runtime
+    # env also sets (cluster/runtime_env.yaml); the workers get the job's value anyway.
+    env = {k: v for k, v in env.items() if k not in _job_env_vars()}
     temp_dir = os.environ.get("XSTILTS_RAY_TEMP_DIR") or None
     started = raycluster.connect(temp_dir, env)
     try:
