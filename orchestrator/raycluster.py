@@ -21,6 +21,7 @@ class ClusterShape:
     gpus: float
     per_node_gpus: tuple[float, ...]
     custom: dict[str, float]
+    hosts: frozenset[str] = frozenset()  # node IP addresses
 
 
 def connect(temp_dir: str | None = None, env_vars: dict[str, str] | None = None) -> bool:
@@ -65,6 +66,7 @@ def shape() -> ClusterShape:
         gpus=float(total.get("GPU", 0)),
         per_node_gpus=tuple(float(n["Resources"].get("GPU", 0)) for n in nodes),
         custom=custom,
+        hosts=frozenset(str(n.get("NodeManagerAddress", "")) for n in nodes),
     )
 
 
@@ -89,11 +91,16 @@ def mount_type(path: str, mounts: str = "/proc/mounts") -> str:
 
 
 def require_shared_storage(local_root: str | None, cluster: ClusterShape, uri: str) -> None:
-    """Refuse a node-local path on a multi-node cluster (an NFS-like mount is fine)."""
-    if local_root is None or cluster.nodes <= 1:
+    """Refuse a node-local path on a cluster spanning hosts (an NFS-like mount is fine).
+
+    Nodes on one host (a simulated cluster, or several raylets on one machine) share its
+    filesystem, so a local path is shared among them.
+    """
+    if local_root is None or len(cluster.hosts) <= 1:
         return
     if not mount_type(local_root).startswith(NETWORK_FS):
         raise UserError(
-            f"storage {uri!r} is a node-local path but the cluster has {cluster.nodes} nodes; "
+            f"storage {uri!r} is a node-local path but the cluster spans {len(cluster.hosts)} "
+            "hosts; "
             "use shared storage (s3://, gs:// or an NFS mount present on every node)"
         )

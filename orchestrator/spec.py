@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from evaluation.data.multitask import PHANG_TASKS
 from evaluation.errors import UserError
 from evaluation.tasks import Format, Role, get_task, suggest, task_names
 from orchestrator.spec_checks import cross_check, format_errors
@@ -29,17 +30,7 @@ from orchestrator.spec_checks import cross_check, format_errors
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 PSEUDO_TASKS = ("none", "multitask")
 # Phang et al.'s multitask mixes the nine intermediate tasks of their study.
-MULTITASK_TASKS = (
-    "anli",
-    "mnli",
-    "qqp",
-    "squad",
-    "squad_v2",
-    "hellaswag",
-    "cosmosqa",
-    "commonsenseqa",
-    "ccg",
-)
+MULTITASK_TASKS = PHANG_TASKS
 BUILTIN_SPECS = ("quickstart", "phang2020", "scaling")
 
 

@@ -41,32 +41,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from evaluation.errors import UserError
+from evaluation.results_schema import KEY, SCHEMA, SCHEMA_VERSION
 from orchestrator.storage import Storage, check_name, describe_failure, resolve_storage
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-SCHEMA = pa.schema(
-    [
-        ("sweep", pa.string()),
-        ("trial_key", pa.string()),
-        ("model", pa.string()),
-        ("model_params", pa.int64()),
-        ("intermediate_task", pa.string()),
-        ("seed", pa.int32()),
-        ("target_task", pa.string()),
-        ("language", pa.string()),
-        ("split", pa.string()),
-        ("metric", pa.string()),
-        ("value", pa.float64()),
-        ("n_examples", pa.int64()),
-        ("attempt", pa.int32()),
-        ("written_at", pa.timestamp("us", tz="UTC")),
-        ("task_version", pa.int32()),
-        ("schema_version", pa.int16()),
-    ]
-)
-KEY = ("sweep", "trial_key", "target_task", "language", "split", "metric")
 SPLITS = frozenset({"test", "validation"})
 METRICS = frozenset({"accuracy", "f1", "exact_match", "precision", "recall", "map@20", "mrr@20"})
 _FILLED = ("sweep", "trial_key", "target_task", "attempt", "written_at", "schema_version")

@@ -25,28 +25,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from evaluation.errors import UserError
+from evaluation.results_schema import KEY, SCHEMA
 
-SCHEMA = pa.schema(
-    [
-        ("sweep", pa.string()),
-        ("trial_key", pa.string()),
-        ("model", pa.string()),
-        ("model_params", pa.int64()),
-        ("intermediate_task", pa.string()),
-        ("seed", pa.int32()),
-        ("target_task", pa.string()),
-        ("language", pa.string()),
-        ("split", pa.string()),
-        ("metric", pa.string()),
-        ("value", pa.float64()),
-        ("n_examples", pa.int64()),
-        ("attempt", pa.int32()),
-        ("written_at", pa.timestamp("us", tz="UTC")),
-        ("task_version", pa.int32()),
-        ("schema_version", pa.int16()),
-    ]
-)
-KEY = ("sweep", "trial_key", "target_task", "language", "split", "metric")
 CELL_KEY = ("model", "intermediate_task", "seed", "target_task", "language", "split", "metric")
 _READ = [*dict.fromkeys((*KEY, *CELL_KEY, "model_params", "value", "attempt", "written_at"))]
 _STRINGS = ("trial_key", "model", "intermediate_task", "target_task", "language", "split", "metric")

@@ -4,6 +4,7 @@ killing it (and the Ray it started) with SIGKILL, and reading the store back."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -40,8 +41,13 @@ def write_spec(path: Path, storage: str, fixtures: Path, **changes: Any) -> Path
     return path
 
 
+def ray_dir(tmp: Path) -> Path:
+    """A short Ray temp dir for `tmp`: Ray's socket paths must stay under 107 bytes."""
+    return Path("/tmp") / f"xr-{hashlib.sha256(str(tmp).encode()).hexdigest()[:10]}"
+
+
 def env_for(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "XSTILTS_RAY_TEMP_DIR": str(tmp / "ray"), "COLUMNS": "200"}
+    env = {**os.environ, "XSTILTS_RAY_TEMP_DIR": str(ray_dir(tmp)), "COLUMNS": "200"}
     env.update(extra)
     return env
 
@@ -82,7 +88,7 @@ def kill_all(pgid: int, tmp: Path) -> None:
     """SIGKILL the driver's process group and any process of the Ray it started."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
-    needle = str(tmp / "ray")
+    needle = str(ray_dir(tmp))
     for pid in _pids():
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()

@@ -90,3 +90,21 @@ def test_result_config_lists_fields_for_change_detection() -> None:
     raw["phase2"]["defaults"]["lr"] = 5e-4
     b = result_config(SweepSpec.model_validate(raw))
     assert a["phase3"] == b["phase3"] and a["phase2"] != b["phase2"]
+
+
+def test_local_storage_is_refused_on_a_cluster_spanning_hosts(tmp_path) -> None:
+    import pytest
+
+    from evaluation.errors import UserError
+    from orchestrator.raycluster import ClusterShape, mount_type, require_shared_storage
+
+    one_host = ClusterShape(3, 4, 0, (0, 0, 0), {}, frozenset({"127.0.0.1"}))
+    two_hosts = ClusterShape(2, 4, 0, (0, 0), {}, frozenset({"10.0.0.1", "10.0.0.2"}))
+    require_shared_storage(str(tmp_path), one_host, str(tmp_path))
+    require_shared_storage(None, two_hosts, "s3://bucket/x")
+    with pytest.raises(UserError, match="node-local path but the cluster spans 2 hosts"):
+        require_shared_storage(str(tmp_path), two_hosts, str(tmp_path))
+    mounts = tmp_path / "mounts"
+    mounts.write_text("srv:/export /shared nfs4 rw 0 0\n/dev/vda / ext4 rw 0 0\n")
+    assert mount_type("/shared/runs", str(mounts)) == "nfs4"
+    assert mount_type("/sharedx/runs", str(mounts)) == "ext4"

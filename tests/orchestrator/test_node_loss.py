@@ -1,0 +1,79 @@
+"""Node loss: the node running a cell disappears mid-training; the cell still finishes,
+resuming from its last checkpoint on the other node (ray.cluster_utils.Cluster)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+from evaluation.data.fixtures import write_fixtures
+from orchestrator.driver import run_sweep
+from orchestrator.spec import validate
+from orchestrator.store import ResultsStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def remove_node_when_paused(cluster: Cluster, marker: Path, removed: list[str]) -> None:
+    """Wait for the paused trial, find the node running it, remove that node ungracefully."""
+    from ray.util.state import list_workers
+
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.2)
+    pid = int(marker.read_text().split()[1])
+    workers = list_workers(filters=[("pid", "=", pid)], raise_on_missing_output=False)
+    node_id = workers[0].node_id
+    node = next(n for n in cluster.worker_nodes if n.node_id == node_id)
+    cluster.remove_node(node, allow_graceful=False)
+    removed.append(node_id)
+
+
+def test_cell_survives_the_loss_of_its_node(tmp_path: Path) -> None:
+    fixtures = write_fixtures(tmp_path / "fixtures", n_per_split=48)
+    marker, trace = tmp_path / "paused", tmp_path / "trace"
+    env = {"XSTILTS_TEST_PAUSE_AT": "phase2_step:8", "XSTILTS_TEST_PAUSE_FILE": str(marker),
+           "XSTILTS_TEST_TRACE": str(trace), "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, runtime_env={"env_vars": env}, log_to_driver=False)
+    os.environ.update(env)
+    removed: list[str] = []
+    watcher = threading.Thread(target=remove_node_when_paused, args=(cluster, marker, removed))
+    watcher.start()
+    try:
+        spec = validate({
+            "name": "nodeloss", "storage": str(tmp_path / "runs"), "models": ["tiny-s"],
+            "intermediate_tasks": ["mnli"], "target_tasks": ["xnli"], "seeds": [0],
+            "data": {"source": "local", "local_dir": str(fixtures),
+                     "max_examples": {"train": 96, "dev": 16, "eval": 12}},
+            "phase2": {"defaults": {"lr": 1.0e-3, "max_steps": 14, "batch_size": 8,
+                                    "grad_accum": 1, "max_seq_length": 48, "eval_every": 5}},
+            "phase3": {"defaults": {"lr": 1.0e-3, "max_steps": 6, "batch_size": 8,
+                                    "grad_accum": 1, "max_seq_length": 48, "eval_every": 3}},
+            "scheduling": {"max_failures": 2},
+        })  # fmt: skip
+        outcome = run_sweep(spec)
+    finally:
+        watcher.join(timeout=30)
+        for key in env:
+            os.environ.pop(key, None)
+        ray.shutdown()
+        cluster.shutdown()
+    assert removed, "the cell's node was never removed"
+    assert outcome.exit_code == 0, outcome.failed
+    assert ResultsStore(str(tmp_path / "runs"), "nodeloss").row_count() == 15
+    # The second attempt resumed phase 2 from the step-5 checkpoint, not from step 1.
+    lines = [ln.split() for ln in trace.read_text().splitlines() if " phase2 " in ln]
+    first_step = {ln[1]: int(ln[4]) for ln in reversed(lines)}
+    assert first_step["attempt=0"] == 1
+    assert first_step["attempt=1"] == 6
