@@ -51,9 +51,10 @@ def validate(spec: str, storage: str | None, name: str | None) -> None:
 @click.option("--cells", "show_cells", is_flag=True, help="List every cell, not just groups.")
 def plan(spec: str, storage: str | None, name: str | None, show_cells: bool) -> None:
     """Show the grid, the trainings it implies and an estimate of GPU-hours."""
-    from orchestrator.plan_view import show_plan
+    from orchestrator.plan_view import done_counts, show_plan
 
-    show_plan(_load(spec, storage, name), show_cells=show_cells)
+    parsed = _load(spec, storage, name)
+    show_plan(parsed, show_cells=show_cells, done=done_counts(parsed))
 
 
 @cli.command()

@@ -11,6 +11,18 @@ from orchestrator.plan import CellPlan, plan
 from orchestrator.spec import SweepSpec
 
 
+def done_counts(spec: SweepSpec) -> dict[str, int]:
+    """Target tasks scored per trial key, from the ledger; {} for a sweep never run."""
+    from evaluation.errors import UserError
+    from orchestrator.ledger import Ledger
+
+    try:
+        states = Ledger(spec.storage, spec.name).all_states()
+    except UserError:
+        return {}
+    return {key: len(state.targets) for key, state in states.items()}
+
+
 def _hours(h: float) -> str:
     return f"{h:,.1f}" if h >= 0.1 else f"{h:.3f}"
 

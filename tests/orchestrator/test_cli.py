@@ -77,3 +77,17 @@ def test_light_commands_do_not_import_torch_or_ray() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
+
+
+def test_plan_shows_what_is_done_from_the_ledger(tmp_path: Path) -> None:
+    from orchestrator.grid import expand
+    from orchestrator.ledger import Ledger
+    from orchestrator.spec import load_spec
+
+    cell = expand(load_spec("quickstart"))[0]
+    ledger = Ledger(str(tmp_path), "quickstart")
+    ledger.mark_target_done(cell.trial_key, "xnli", "f.parquet")
+    ledger.mark_target_done(cell.trial_key, "udpos", "g.parquet")
+    out = xstilts("plan", "quickstart", "--storage", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "done: 2 of 72 (cell, target task) pairs" in out.stdout
