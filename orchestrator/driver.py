@@ -134,7 +134,7 @@ def _fit(
             ),
             lambda config: trial_resources(jobs[config["trial_key"]], spec),
         )
-        tuner = make_tuner(spec, storage, cells, trainable, shape)
+        tuner = make_tuner(spec, storage, cells, trainable, concurrency(spec, jobs, shape))
         labels = {c.trial_key: c.label for c in cells}
         with Progress(lambda: lines_from_states(labels, _display_states(ledger, cells))):
             tuner.fit()
@@ -171,26 +171,48 @@ def trial_resources(job: CellJob, spec: SweepSpec) -> Any:
 
     A distributed cell's trial only drives its Ray Train workers, which ask for their own
     bundles: it holds no CPU (one held here can starve the workers' gang), a token of memory.
+    `job.model.resources` already carries the spec's per-model overrides (`jobs.py`).
     """
     from ray.tune import PlacementGroupFactory
 
     res = job.model.resources
-    override = spec.resources.get(job.model.name)
-
-    def pick(field: str) -> float:
-        value = getattr(override, field, None) if override else None
-        return float(value if value is not None else getattr(res, field))
-
-    bundle = {"CPU": pick("cpus_per_worker"), "GPU": pick("gpus_per_worker")}
-    if res.overridden(override.model_dump() if override else {}).distributed:
+    bundle = {"CPU": float(res.cpus_per_worker), "GPU": float(res.gpus_per_worker)}
+    if res.distributed:
         bundle = {"CPU": 0.0, "memory": float(2**20)}
+    override = spec.resources.get(job.model.name)
     if override and override.trial_resource:
         bundle[override.trial_resource] = 0.01
     return PlacementGroupFactory([bundle])
 
 
+def concurrency(spec: SweepSpec, jobs: dict[str, CellJob], shape: Any) -> int:
+    """Concurrent trials: the spec's cap, never more than the cluster can gang-schedule.
+
+    The bound is how many of the smallest cells (in GPUs, else CPUs, over all workers)
+    fit in the cluster at once; a trial beyond it would only hold a slot while it waits.
+    """
+    needs = [
+        (j.model.resources.workers * j.model.resources.gpus_per_worker,
+         j.model.resources.workers * j.model.resources.cpus_per_worker)
+        for j in jobs.values()
+    ]  # fmt: skip
+    gpu_need = min((g for g, _ in needs if g > 0), default=0.0)
+    cpu_need = min((c for _, c in needs if c > 0), default=0.0)
+    fit = len(jobs)
+    if gpu_need:
+        fit = min(fit, int(shape.gpus // gpu_need))
+    if cpu_need:
+        fit = min(fit, int(shape.cpus // cpu_need))
+    cap = spec.scheduling.max_concurrent_trials or fit
+    return max(1, min(cap, fit))
+
+
 def make_tuner(
-    spec: SweepSpec, storage: Storage, cells: list[Cell], trainable: Any, shape: Any
+    spec: SweepSpec,
+    storage: Storage,
+    cells: list[Cell],
+    trainable: Any,
+    max_concurrent: int,
 ) -> Any:
     from ray import tune
 
@@ -204,7 +226,7 @@ def make_tuner(
         trainable,
         param_space={"trial_key": tune.grid_search(keys)},
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=spec.scheduling.max_concurrent_trials,
+            max_concurrent_trials=max_concurrent,
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from orchestrator.grid import Cell, model_entries, phase2_tasks
 from orchestrator.spec import SweepSpec
 from orchestrator.storage import Storage
 from trainers.cell import CellJob
-from trainers.ladder import get_model
+from trainers.ladder import ModelEntry, get_model
 
 
 def absolute(path: str | None) -> str | None:
@@ -37,6 +38,15 @@ def local_cache(storage: Storage, spec: SweepSpec) -> str:
     return str(Path("~/.cache/xstilts").expanduser() / spec.name)
 
 
+def resolved_model(spec: SweepSpec, name: str, entries: dict[str, ModelEntry]) -> ModelEntry:
+    """The ladder entry with the spec's per-model resource overrides applied."""
+    entry = get_model(name, entries)
+    override = spec.resources.get(name)
+    if override is None:
+        return entry
+    return dataclasses.replace(entry, resources=entry.resources.overridden(override.model_dump()))
+
+
 def build_jobs(spec: SweepSpec, storage: Storage, cells: list[Cell]) -> dict[str, CellJob]:
     root = sweep_root(storage, spec)
     entries = model_entries(spec)
@@ -49,7 +59,7 @@ def build_jobs(spec: SweepSpec, storage: Storage, cells: list[Cell]) -> dict[str
             sweep=spec.name,
             trial_key=cell.trial_key,
             phase2_key=cell.phase2_key,
-            model=get_model(cell.model, entries),
+            model=resolved_model(spec, cell.model, entries),
             intermediate_task=cell.intermediate_task,
             phase2_tasks=tasks2,
             seed=cell.seed,
@@ -67,5 +77,7 @@ def build_jobs(spec: SweepSpec, storage: Storage, cells: list[Cell]) -> dict[str
             cache_dir=local_cache(storage, spec),
             attempt=0,
             fail=cell.label in failing,
+            train_storage=join_uri(root, "train"),
+            max_failures=spec.scheduling.max_failures,
         )
     return jobs

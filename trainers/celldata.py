@@ -22,8 +22,10 @@ def derive_seed(seed: int, *names: str) -> int:
 
 
 def join(base: str, *parts: str) -> str:
-    """A child of a directory given as an absolute path or a URI."""
-    return "/".join([base.rstrip("/"), *parts])
+    """A child of a directory given as an absolute path or a URI (query options kept last:
+    ``s3://b/p?endpoint_override=h`` + ``x`` is ``s3://b/p/x?endpoint_override=h``)."""
+    path, sep, query = base.partition("?")
+    return "/".join([path.rstrip("/"), *parts]) + sep + query
 
 
 @dataclass(frozen=True)

@@ -108,3 +108,21 @@ def test_local_storage_is_refused_on_a_cluster_spanning_hosts(tmp_path) -> None:
     mounts.write_text("srv:/export /shared nfs4 rw 0 0\n/dev/vda / ext4 rw 0 0\n")
     assert mount_type("/shared/runs", str(mounts)) == "nfs4"
     assert mount_type("/sharedx/runs", str(mounts)) == "ext4"
+
+
+def test_concurrency_never_exceeds_what_the_cluster_can_gang_schedule(tmp_path) -> None:
+    from orchestrator.driver import concurrency
+    from orchestrator.jobs import build_jobs
+    from orchestrator.raycluster import ClusterShape
+    from orchestrator.storage import resolve_storage
+
+    spec = load_spec("scaling", storage=str(tmp_path))
+    jobs = build_jobs(spec, resolve_storage(spec.storage), expand(spec))
+    cluster = ClusterShape(9, 512, 64, (0,) + (8,) * 8, {}, frozenset({"10.0.0.1"}))
+    assert concurrency(spec, jobs, cluster) == 64  # base/large cells need 1 GPU each
+    xxl = {k: j for k, j in jobs.items() if j.model.name == "xlmr-xxl"}
+    assert concurrency(spec, xxl, cluster) == 8  # 8 GPUs each
+    capped = quickstart(scheduling={"max_concurrent_trials": 3, "max_failures": 1})
+    small = build_jobs(capped, resolve_storage(str(tmp_path)), expand(capped))
+    two_cpus = ClusterShape(1, 2, 0, (0,), {}, frozenset({"127.0.0.1"}))
+    assert concurrency(capped, small, two_cpus) == 2
