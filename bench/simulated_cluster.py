@@ -1,0 +1,75 @@
+"""Scheduling quality on a simulated cluster: the 132-cell `scaling` grid.
+
+Declares logical GPUs with `ray.cluster_utils.Cluster` (default 8 nodes x 8 GPUs), runs
+one Ray Tune trial per cell in the order `orchestrator.grid.expand` gives (largest model
+first), each holding its model's GPUs as one gang (a placement group packed on one node)
+and sleeping for its cost-model duration (`orchestrator.plan`) scaled down `--scale`
+times. Prints the makespan divided by the lower bound max(total GPU-time / GPUs, longest
+cell). Target: <= 1.15.
+
+    unshare --net sh -c 'ip link set lo up && .venv/bin/python bench/simulated_cluster.py'
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import ray
+from ray import tune
+from ray.cluster_utils import Cluster
+
+from orchestrator.plan import plan
+from orchestrator.spec import load_spec
+from trainers.ladder import LADDER
+
+
+def sleeper(config: dict) -> None:
+    time.sleep(config["seconds"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=8)
+    parser.add_argument("--gpus-per-node", type=int, default=8)
+    parser.add_argument("--scale", type=float, default=1000.0, help="time scale-down factor")
+    args = parser.parse_args()
+    cells = plan(load_spec("scaling"))
+    gpus = {p.cell.trial_key: LADDER[p.cell.model].resources.workers for p in cells}
+    seconds = {p.cell.trial_key: p.gpu_hours * 3600 / gpus[p.cell.trial_key] / args.scale
+               for p in cells}  # fmt: skip
+    total_gpus = args.nodes * args.gpus_per_node
+    bound = max(sum(seconds[k] * gpus[k] for k in seconds) / total_gpus, max(seconds.values()))
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    for _ in range(args.nodes):
+        cluster.add_node(num_cpus=args.gpus_per_node, num_gpus=args.gpus_per_node)
+    ray.init(address=cluster.address, log_to_driver=False)
+    resources = tune.with_resources(
+        sleeper,
+        lambda config: tune.PlacementGroupFactory(
+            [{"CPU": 1, "GPU": 1}] * config["gpus"], strategy="STRICT_PACK"
+        ),
+    )
+    order = [p.cell.trial_key for p in cells]  # largest first
+    space = {"key": tune.grid_search(order)}
+    tuner = tune.Tuner(
+        tune.with_parameters(resources),
+        param_space={**space, "seconds": tune.sample_from(lambda s: seconds[s.config.key]),
+                     "gpus": tune.sample_from(lambda s: gpus[s.config.key])},
+        tune_config=tune.TuneConfig(reuse_actors=True),
+        run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0),
+    )  # fmt: skip
+    start = time.monotonic()
+    tuner.fit()
+    makespan = time.monotonic() - start
+    ray.shutdown()
+    cluster.shutdown()
+    print(f"simulated_cluster: {len(cells)} cells on {args.nodes}x{args.gpus_per_node} GPUs, "
+          f"scale 1/{args.scale:g}: makespan {makespan:.1f} s, lower bound {bound:.1f} s, "
+          f"ratio {makespan / bound:.3f} (target <= 1.15)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
