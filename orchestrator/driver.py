@@ -25,6 +25,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.progress import Progress, lines_from_states
 from orchestrator.spec import SweepSpec
 from orchestrator.storage import Storage, resolve_storage
+from orchestrator.store import ResultsStore
 from trainers.cell import CellJob
 
 FORWARDED_ENV = (
@@ -60,6 +61,7 @@ def run_sweep(
     with Lease(spec.storage, spec.name):
         guard.check_or_record(storage, spec)
         prepare_data(spec, console)
+        reconcile(ledger, ResultsStore(spec.storage, spec.name), console)
         remaining = [c for c in cells if _status(ledger, c) != "done"]
         console.print(
             f"sweep {spec.name!r}: {len(cells) - len(remaining)} of {len(cells)} cells done"
@@ -67,6 +69,16 @@ def run_sweep(
         if remaining:
             _fit(spec, storage, cells, ledger, runner)
     return outcome(ledger, cells)
+
+
+def reconcile(ledger: Ledger, store: ResultsStore, console: Console) -> None:
+    """A target task whose recorded fragment is gone (moved aside) is scored again."""
+    present = set(store.fragments())
+    for key, state in ledger.all_states().items():
+        for task, fragment in state.targets.items():
+            if fragment not in present:
+                console.print(f"{key}: fragment {fragment} is gone; {task} will be scored again")
+                ledger.forget_target(key, task)
 
 
 def _status(ledger: Ledger, cell: Cell) -> str:

@@ -101,6 +101,16 @@ class Ledger:
 
         self._update(trial_key, done)
 
+    def forget_target(self, trial_key: str, target_task: str) -> None:
+        """Undo `mark_target_done` (its fragment is gone): the task will be scored again."""
+
+        def forget(state: CellState) -> CellState:
+            return replace(
+                state, targets={k: v for k, v in state.targets.items() if k != target_task}
+            )
+
+        self._update(trial_key, forget)
+
     def target_done(self, trial_key: str, target_task: str) -> bool:
         return self.cell_state(trial_key).target_done(target_task)
 
