@@ -12,9 +12,7 @@ from typing import Any
 
 from orchestrator import metrics
 from orchestrator.hooks import StoreHooks
-from orchestrator.jobs import join_uri
 from orchestrator.ledger import Ledger
-from orchestrator.storage import resolve_storage
 from orchestrator.store import ResultsStore
 from trainers.cell import CellJob, run_cell
 
@@ -33,8 +31,7 @@ def run_trial(
     store = ResultsStore(storage_uri, job.sweep)
     attempt = ledger.begin_attempt(job.trial_key)
     threads = max(1, int(job.model.resources.cpus_per_worker))
-    job = dataclasses.replace(job, attempt=attempt, threads=threads,
-                              train_storage=train_storage(storage_uri, job.sweep))  # fmt: skip
+    job = dataclasses.replace(job, attempt=attempt, threads=threads)
     hooks = StoreHooks(job, ledger, store, tune.report)
     try:
         runner(job, hooks)
@@ -45,12 +42,3 @@ def run_trial(
         raise
     metrics.count("cells_done", 1, job.sweep, job.model.name)
     tune.report({"phase": "done", "target_task": "", "languages_scored": hooks.languages})
-
-
-def train_storage(storage_uri: str, sweep: str) -> str:
-    """Where a distributed cell's Ray Train runs live: ``<storage>/<sweep>/train``."""
-    storage = resolve_storage(storage_uri)
-    if storage.is_local:
-        return storage.path(sweep, "train")
-    base, sep, query = storage_uri.partition("?")
-    return join_uri(base.rstrip("/") + sep + query, sweep, "train")

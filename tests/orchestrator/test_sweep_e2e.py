@@ -142,3 +142,23 @@ def test_kill_and_resume_on_s3(tmp_path: Path, reference: dict, fixtures: Path, 
     store = ResultsStore(storage, "mini")
     assert sweeps.logical(store.read()) == sweeps.logical(reference["rows"])
     assert store.conflicts() == []
+
+
+def test_deepspeed_cell_through_xstilts_run(
+    tmp_path: Path, reference: dict, fixtures: Path
+) -> None:
+    """A tiny-s cell on 2 Ray Train workers with ZeRO-2 (gloo, DS_ACCELERATOR=cpu), driven
+    by its Tune trial, writes rows of the same schema and keys as the single-process run."""
+    spec = sweeps.write_spec(
+        tmp_path / "mini.yaml", str(tmp_path / "runs"), fixtures,
+        intermediate_tasks=["mnli"], target_tasks=["xnli"],
+        resources={"tiny-s": {"workers": 2, "zero_stage": 2}},
+    )  # fmt: skip
+    out = sweeps.run(spec, tmp_path, DS_ACCELERATOR="cpu")
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = ResultsStore(str(tmp_path / "runs"), "mini").read()
+    single = reference["rows"].filter(ds.field("intermediate_task") == "mnli")
+    single = single.filter(ds.field("target_task") == "xnli")
+    assert rows.schema == single.schema
+    # Resources are not part of a cell's key: the same trial key, the same logical rows.
+    assert set(sweeps.logical(rows)) == set(sweeps.logical(single))
