@@ -47,7 +47,7 @@ def build(cache_dir: str) -> tuple[TaskModel, TaskData]:
     pre = build_pretrained(LADDER["tiny-s"], seed=0, corpus=lambda: texts, cache_dir=cache_dir)
     spec = get_task("xnli")
     torch.manual_seed(1)
-    model = TaskModel(pre.encoder, {"xnli": head_for(spec).build(64, 3)})
+    model = TaskModel(pre.encoder, {"xnli": head_for(spec).build(LADDER["tiny-s"].hidden, 3)})
     tok = Tokenization(pre.tokenizer, tokenizer_digest(pre.tokenizer), 48, None)
     train_ex = classification_examples(synthetic_texts(40, seed=1))
     dev = classification_examples(synthetic_texts(12, seed=2))

@@ -60,7 +60,9 @@ def test_phase3_gets_only_the_phase2_encoder_and_a_fresh_head(fixture_root, tmp_
     for name, tensor in model.encoder.state_dict().items():
         assert torch.equal(tensor, saved[name]), name
     torch.manual_seed(seed)
-    fresh = torch.nn.Linear(64, 64)  # the head's first layer, built first from that seed
+    fresh = torch.nn.Linear(
+        LADDER["tiny-s"].hidden, LADDER["tiny-s"].hidden
+    )  # the head's first layer, built first from that seed
     assert torch.equal(model.heads["xnli"].dense.weight, fresh.weight)
 
 

@@ -26,6 +26,7 @@ from evaluation.retrieval import BuccSide, bucc_candidates, bucc_threshold
 from evaluation.tasks import Format, get_task
 from trainers.dual import DualHead, candidate_text, dual_encoder, mention_query
 from trainers.heads import HEADS, head_for
+from trainers.ladder import LADDER
 from trainers.loop import TaskData, TrainSpec, train
 from trainers.taskmodel import TaskModel, Tokenization, predictor, task_features
 from trainers.tokenizer import tokenizer_digest
@@ -77,7 +78,7 @@ def test_dual_encoder_trains_through_the_loop_and_its_loss_falls(task, tiny, ret
     spec = get_task(task)
     tok = tokenization(tiny)
     torch.manual_seed(0)
-    model = TaskModel(tiny.encoder, {task: head_for(spec).build(64, 0)})
+    model = TaskModel(tiny.encoder, {task: head_for(spec).build(LADDER["tiny-s"].hidden, 0)})
     features = task_features(spec, examples(retrieval_root, task, "train"), tok, "train", True)
     assert len(features) == 64 and {"input_ids", "cand_input_ids"} <= set(features[0])
     losses: list[float] = []
@@ -99,7 +100,7 @@ def test_dev_evaluation_ranks_the_in_split_pool(tiny, retrieval_root) -> None:
     spec = get_task("mewslix")
     dev = examples(retrieval_root, "mewslix", "dev", limit=12)
     tok = tokenization(tiny)
-    model = TaskModel(tiny.encoder, {"mewslix": head_for(spec).build(64, 0)})
+    model = TaskModel(tiny.encoder, {"mewslix": head_for(spec).build(LADDER["tiny-s"].hidden, 0)})
     ranked = predictor(model, spec, tok, 8, False)(dev)
     pool = candidate_pool(dev)
     assert set(ranked) == {ex.id for ex in dev}
@@ -282,9 +283,9 @@ def test_run_cell_trains_dual_encoders_and_scores_every_language(retrieval_root,
 
 
 def test_dual_encoder_towers_embed_unit_vectors(tiny) -> None:
-    head = DualHead(64)
+    head = DualHead(LADDER["tiny-s"].hidden)
     towers = dual_encoder(tiny.encoder, head, tiny.tokenizer, 32, batch_size=4)
     q = towers.queries([replace(question("a", "en", 0), question="who sang ?")])
     c = towers.candidates([Entity("Q1", "t", "a singer"), Entity("Q2", "u", "a painter")])
-    assert q.shape == (1, 64) and c.shape == (2, 64)
+    assert q.shape == (1, LADDER["tiny-s"].hidden) and c.shape == (2, LADDER["tiny-s"].hidden)
     assert np.allclose(np.linalg.norm(c, axis=1), 1.0, atol=1e-5)

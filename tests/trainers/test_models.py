@@ -50,7 +50,7 @@ def test_saved_encoder_loads_through_the_hub_code_path(tiny, tmp_path: Path) -> 
 
 def test_checkpoint_of_another_size_is_a_user_error(tiny, tmp_path: Path) -> None:
     save_pretrained(tiny, str(tmp_path))
-    with pytest.raises(UserError, match="tiny-m has 4 x 128"):
+    with pytest.raises(UserError, match="tiny-m has 3 x 64"):
         load_dir(str(tmp_path), LADDER["tiny-m"])
 
 

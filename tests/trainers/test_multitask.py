@@ -8,6 +8,7 @@ from synth_examples import classification_examples, synthetic_texts
 from evaluation.data.multitask import MultitaskSampler
 from evaluation.tasks import get_task
 from trainers.heads import head_for
+from trainers.ladder import LADDER
 from trainers.loop import TaskData, TrainSpec, train
 from trainers.taskmodel import TaskModel, Tokenization, task_features
 from trainers.tokenizer import tokenizer_digest
@@ -24,7 +25,7 @@ def test_multitask_draws_batches_in_the_samplers_proportions(tiny) -> None:
             e.__class__(e.id, e.text_a, e.text_b, e.label % len(spec.labels)) for e in examples
         ]
         tasks[name] = TaskData(spec, task_features(spec, examples, tok, "train", True), [], tok)
-        heads[name] = head_for(spec).build(64, len(spec.labels))
+        heads[name] = head_for(spec).build(LADDER["tiny-s"].hidden, len(spec.labels))
     model = TaskModel(tiny.encoder, heads)
     spec = TrainSpec(
         lr=1e-3,
