@@ -20,7 +20,7 @@ import ray
 from ray import tune
 from ray.cluster_utils import Cluster
 
-from orchestrator.plan import plan
+from orchestrator.plan import longest_first, plan
 from orchestrator.spec import load_spec
 from trainers.ladder import LADDER
 
@@ -52,12 +52,13 @@ def main() -> None:
             [{"CPU": 1, "GPU": 1}] * config["gpus"], strategy="STRICT_PACK"
         ),
     )
-    order = [p.cell.trial_key for p in cells]  # largest first
+    spec = load_spec("scaling")
+    order = [c.trial_key for c in longest_first(spec, cells)]  # as `xstilts run` orders
     space = {"key": tune.grid_search(order)}
     tuner = tune.Tuner(
         tune.with_parameters(resources),
-        param_space={**space, "seconds": tune.sample_from(lambda s: seconds[s.config.key]),
-                     "gpus": tune.sample_from(lambda s: gpus[s.config.key])},
+        param_space={**space, "seconds": tune.sample_from(lambda c: seconds[c["key"]]),
+                     "gpus": tune.sample_from(lambda c: gpus[c["key"]])},
         tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0),
     )  # fmt: skip

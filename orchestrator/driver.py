@@ -22,6 +22,7 @@ from orchestrator.grid import Cell, digest, expand
 from orchestrator.jobs import build_jobs, join_uri, sweep_root
 from orchestrator.lease import Lease
 from orchestrator.ledger import Ledger
+from orchestrator.plan import longest_first, plan
 from orchestrator.progress import Progress, lines_from_states
 from orchestrator.spec import SweepSpec
 from orchestrator.storage import Storage, resolve_storage
@@ -228,8 +229,8 @@ def make_tuner(
 ) -> Any:
     from ray import tune
 
-    keys = [c.trial_key for c in cells]
-    name = f"tune-{digest(keys, 8)}"
+    keys = [c.trial_key for c in longest_first(spec, plan(spec))]
+    name = f"tune-{digest(sorted(keys), 8)}"
     path = tune_storage(spec, storage)
     exp = join_uri(path, name)
     if tune.Tuner.can_restore(exp):
