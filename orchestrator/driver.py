@@ -142,7 +142,8 @@ def _fit(
             tune.with_parameters(
                 run_trial,
                 jobs=jobs,
-                storage_uri=spec.storage,
+                # Trials run in other working directories: a local root must be absolute.
+                storage_uri=storage.root if storage.is_local else spec.storage,
                 **({"runner": runner} if runner else {}),
             ),
             lambda config: trial_resources(jobs[config["trial_key"]], spec),

@@ -53,12 +53,17 @@ def env_for(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def run(
-    spec: Path, tmp: Path, *args: str, timeout: float = 600, **extra: str
+    spec: Path,
+    tmp: Path,
+    *args: str,
+    timeout: float = 600,
+    cwd: Path | None = None,
+    **extra: str,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [XSTILTS, *args, str(spec)] if args else [XSTILTS, "run", str(spec)],
         capture_output=True, text=True, timeout=timeout, env=env_for(tmp, **extra),
-        start_new_session=True,
+        start_new_session=True, cwd=cwd,
     )  # fmt: skip
 
 

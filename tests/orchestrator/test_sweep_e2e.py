@@ -163,3 +163,17 @@ def test_deepspeed_cell_through_xstilts_run(
     # Trial keys differ (this spec has one target task, the reference four); the rest of
     # every logical key is the same.
     assert {k[1:] for k in sweeps.logical(rows)} == {k[1:] for k in sweeps.logical(single)}
+
+
+def test_relative_storage_is_relative_to_where_the_user_runs(
+    tmp_path: Path, fixtures: Path
+) -> None:
+    """Tune runs trials in other working directories; `./runs` must still mean here."""
+    spec = sweeps.write_spec(
+        tmp_path / "mini.yaml", "./runs", fixtures,
+        intermediate_tasks=["none"], target_tasks=["xnli"],
+    )  # fmt: skip
+    out = sweeps.run(spec, tmp_path, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = ResultsStore(str(tmp_path / "runs"), "mini").read()
+    assert rows.num_rows == len(get_task("xnli").languages)
