@@ -148,7 +148,7 @@ def _fit(
             ),
             lambda config: trial_resources(jobs[config["trial_key"]], spec),
         )
-        tuner = make_tuner(spec, storage, cells, trainable, concurrency(spec, jobs, shape))
+        tuner = make_tuner(spec, storage, trainable, concurrency(spec, jobs, shape))
         labels = {c.trial_key: c.label for c in cells}
         with Progress(lambda: lines_from_states(labels, _display_states(ledger, cells))):
             tuner.fit()
@@ -224,7 +224,6 @@ def concurrency(spec: SweepSpec, jobs: dict[str, CellJob], shape: Any) -> int:
 def make_tuner(
     spec: SweepSpec,
     storage: Storage,
-    cells: list[Cell],
     trainable: Any,
     max_concurrent: int,
 ) -> Any:
