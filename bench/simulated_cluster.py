@@ -1,11 +1,12 @@
 """Scheduling quality on a simulated cluster: the 132-cell `scaling` grid.
 
 Declares logical GPUs with `ray.cluster_utils.Cluster` (default 8 nodes x 8 GPUs), runs
-one Ray Tune trial per cell in the order `orchestrator.grid.expand` gives (largest model
-first), each holding its model's GPUs as one gang (a placement group packed on one node)
-and sleeping for its cost-model duration (`orchestrator.plan`) scaled down `--scale`
-times. Prints the makespan divided by the lower bound max(total GPU-time / GPUs, longest
-cell). Target: <= 1.15.
+one Ray Tune trial per cell, each holding its model's GPUs as one gang (a placement group
+packed on one node) and sleeping for its cost-model duration (`orchestrator.plan`) scaled
+down `--scale` times. Cells are released as `xstilts run` releases them: longest estimated
+wall time first (`plan.longest_first`), each as soon as its gang fits
+(`orchestrator.scheduling`). Prints the makespan (from `Tuner.fit` to its return)
+divided by the lower bound max(total GPU-time / GPUs, longest cell). Target: <= 1.15.
 
     unshare --net sh -c 'ip link set lo up && .venv/bin/python bench/simulated_cluster.py'
 """
@@ -21,12 +22,13 @@ from ray import tune
 from ray.cluster_utils import Cluster
 
 from orchestrator.plan import longest_first, plan
+from orchestrator.scheduling import Gang, tuner_settings
 from orchestrator.spec import load_spec
 from trainers.ladder import LADDER
 
 
-def sleeper(config: dict) -> None:
-    time.sleep(config["seconds"])
+def sleeper(config: dict, seconds: dict[str, float]) -> None:
+    time.sleep(seconds[config["trial_key"]])
 
 
 def main() -> None:
@@ -46,22 +48,22 @@ def main() -> None:
     for _ in range(args.nodes):
         cluster.add_node(num_cpus=args.gpus_per_node, num_gpus=args.gpus_per_node)
     ray.init(address=cluster.address, log_to_driver=False)
-    resources = tune.with_resources(
-        sleeper,
+    order = [c.trial_key for c in longest_first(load_spec("scaling"), cells)]
+    gang = {k: Gang(({"CPU": 1.0, "GPU": 1.0},) * gpus[k]) for k in order}
+    trainable = tune.with_resources(
+        tune.with_parameters(sleeper, seconds=seconds),
         lambda config: tune.PlacementGroupFactory(
-            [{"CPU": 1, "GPU": 1}] * config["gpus"], strategy="STRICT_PACK"
+            [dict(b) for b in gang[config["trial_key"]].bundles], strategy="STRICT_PACK"
         ),
     )
-    spec = load_spec("scaling")
-    order = [c.trial_key for c in longest_first(spec, cells)]  # as `xstilts run` orders
-    space = {"key": tune.grid_search(order)}
+    # As `xstilts run` would: at most as many trials as the smallest cells fit at once.
+    config, space = tuner_settings(order, gang, max_concurrent=total_gpus // min(gpus.values()))
     tuner = tune.Tuner(
-        tune.with_parameters(resources),
-        param_space={**space, "seconds": tune.sample_from(lambda c: seconds[c["key"]]),
-                     "gpus": tune.sample_from(lambda c: gpus[c["key"]])},
-        tune_config=tune.TuneConfig(reuse_actors=True),
+        trainable,
+        param_space=space,
+        tune_config=config,
         run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(), verbose=0),
-    )  # fmt: skip
+    )
     start = time.monotonic()
     tuner.fit()
     makespan = time.monotonic() - start

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -28,6 +28,9 @@ from orchestrator.spec import SweepSpec
 from orchestrator.storage import Storage, resolve_storage
 from orchestrator.store import ResultsStore
 from trainers.cell import CellJob
+
+if TYPE_CHECKING:
+    from orchestrator.scheduling import Gang
 
 FORWARDED_ENV = (
     "XSTILTS_TEST_PAUSE_AT",
@@ -148,7 +151,7 @@ def _fit(
             ),
             lambda config: trial_resources(jobs[config["trial_key"]], spec),
         )
-        tuner = make_tuner(spec, storage, trainable, concurrency(spec, jobs, shape))
+        tuner = make_tuner(spec, storage, trainable, jobs, concurrency(spec, jobs, shape))
         labels = {c.trial_key: c.label for c in cells}
         with Progress(lambda: lines_from_states(labels, _display_states(ledger, cells))):
             tuner.fit()
@@ -225,9 +228,16 @@ def make_tuner(
     spec: SweepSpec,
     storage: Storage,
     trainable: Any,
+    jobs: dict[str, CellJob],
     max_concurrent: int,
 ) -> Any:
+    """A Tuner over the sweep's cells, longest first, each started once its gang fits.
+
+    Restoring brings back Tune's trials and the cells not yet started (`scheduling`).
+    """
     from ray import tune
+
+    from orchestrator import scheduling
 
     keys = [c.trial_key for c in longest_first(spec, plan(spec))]
     name = f"tune-{digest(sorted(keys), 8)}"
@@ -235,19 +245,27 @@ def make_tuner(
     exp = join_uri(path, name)
     if tune.Tuner.can_restore(exp):
         return tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
+    gangs = {k: job_gang(jobs[k]) for k in keys}
+    tune_config, param_space = scheduling.tuner_settings(keys, gangs, max_concurrent)
     return tune.Tuner(
         trainable,
-        param_space={"trial_key": tune.grid_search(keys)},
-        tune_config=tune.TuneConfig(
-            max_concurrent_trials=max_concurrent,
-            reuse_actors=True,
-        ),
+        param_space=param_space,
+        tune_config=tune_config,
         run_config=tune.RunConfig(
             name=name,
             storage_path=path,
             failure_config=tune.FailureConfig(max_failures=spec.scheduling.max_failures),
             verbose=0,
         ),
+    )
+
+
+def job_gang(job: CellJob) -> Gang:
+    from orchestrator import scheduling
+
+    res = job.model.resources
+    return scheduling.cell_gang(
+        res.workers, res.cpus_per_worker, res.gpus_per_worker, res.distributed
     )
 
 

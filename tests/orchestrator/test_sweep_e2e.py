@@ -177,3 +177,24 @@ def test_relative_storage_is_relative_to_where_the_user_runs(
     assert out.returncode == 0, out.stderr[-3000:]
     rows = ResultsStore(str(tmp_path / "runs"), "mini").read()
     assert rows.num_rows == len(get_task("xnli").languages)
+
+
+def test_cells_of_different_sizes_kill_9_and_resume(tmp_path: Path, fixtures: Path) -> None:
+    """Gangs of two sizes go through `scheduling.ListSearcher` (not Tune's grid): killed
+    during phase 3 and run again, the sweep ends with the rows of an uninterrupted run."""
+    mixed = dict(
+        models=["tiny-s", "tiny-m"], intermediate_tasks=["none"], target_tasks=["xnli"],
+        resources={"tiny-m": {"cpus_per_worker": 2}},
+    )  # fmt: skip
+    golden = tmp_path / "golden"
+    spec = sweeps.write_spec(tmp_path / "golden.yaml", str(golden), fixtures, **mixed)
+    out = sweeps.run(spec, tmp_path / "g")
+    assert out.returncode == 0, out.stderr[-3000:]
+    storage = tmp_path / "runs"
+    spec = sweeps.write_spec(tmp_path / "mini.yaml", str(storage), fixtures, **mixed)
+    sweeps.run_and_kill(spec, tmp_path, "phase3_step:6")
+    out = sweeps.run(spec, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = ResultsStore(str(storage), "mini").read()
+    assert sweeps.logical(rows) == sweeps.logical(ResultsStore(str(golden), "mini").read())
+    assert len(rows) == 2 * len(get_task("xnli").languages) * len(get_task("xnli").metrics)

@@ -1,0 +1,212 @@
+"""Release order: list scheduling of gangs in the sweep's order (orchestrator/scheduling.py)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from ray.tune.search import Searcher
+
+from orchestrator.scheduling import (
+    Gang,
+    ListSearcher,
+    cell_gang,
+    choose,
+    fits,
+    free_per_node,
+    held_back,
+    place,
+)
+
+
+def gpus(n: int) -> Gang:
+    return Gang(({"CPU": 1.0, "GPU": 1.0},) * n)
+
+
+def nodes(*free_gpus: float) -> list[dict[str, float]]:
+    return [{"CPU": 8.0, "GPU": g} for g in free_gpus]
+
+
+def test_strict_gang_needs_one_node_with_room() -> None:
+    assert fits(gpus(8), nodes(0, 8))
+    assert not fits(gpus(8), nodes(4, 4))  # 8 free GPUs, but on two nodes
+    assert fits(gpus(4), nodes(1, 4))
+
+
+def test_spread_gang_takes_bundles_from_several_nodes() -> None:
+    train = cell_gang(workers=8, cpus_per_worker=1, gpus_per_worker=1, distributed=True)
+    assert not train.strict_pack
+    assert fits(train, nodes(4, 4))
+    assert not fits(train, nodes(4, 3))
+
+
+def test_place_takes_the_tightest_node() -> None:
+    after = place(gpus(2), nodes(8, 3, 2))
+    assert after == [{"CPU": 8.0, "GPU": 8.0}, {"CPU": 8.0, "GPU": 3.0}, {"CPU": 6.0, "GPU": 0.0}]
+    assert place(gpus(3), nodes(2, 2)) is None
+
+
+def test_single_process_cell_is_one_bundle() -> None:
+    gang = cell_gang(workers=1, cpus_per_worker=4, gpus_per_worker=1, distributed=False)
+    assert gang == Gang(({"CPU": 4.0, "GPU": 1.0},))
+
+
+def test_free_per_node_counts_placed_and_pending_groups() -> None:
+    ray_nodes = [
+        {"NodeID": "a", "Alive": True, "Resources": {"CPU": 8.0, "GPU": 8.0}},
+        {"NodeID": "b", "Alive": True, "Resources": {"CPU": 8.0, "GPU": 8.0}},
+        {"NodeID": "dead", "Alive": False, "Resources": {"CPU": 8.0, "GPU": 8.0}},
+    ]
+    bundle = {"CPU": 1.0, "GPU": 1.0}
+    groups = {
+        "placed": {"state": "CREATED", "strategy": "PACK", "bundles": {0: bundle, 1: bundle},
+                   "bundles_to_node_id": {0: "a", 1: "b"}},
+        "asked": {"state": "PENDING", "strategy": "STRICT_PACK",
+                  "bundles": {i: bundle for i in range(6)}, "bundles_to_node_id": {}},
+        "gone": {"state": "REMOVED", "strategy": "PACK", "bundles": {0: bundle},
+                 "bundles_to_node_id": {0: "a"}},
+    }  # fmt: skip
+    # 7 + 7 free once placed; the pending 6-GPU gang would take one node down to 1.
+    assert sorted(f["GPU"] for f in free_per_node(ray_nodes, groups)) == [1.0, 7.0]
+
+
+def test_held_back_rooms() -> None:
+    assert [n["GPU"] for n in held_back(gpus(8), nodes(2, 6, 5))] == [2, 0, 5]
+    spread = cell_gang(workers=8, cpus_per_worker=1, gpus_per_worker=1, distributed=True)
+    assert [n["GPU"] for n in held_back(spread, nodes(2, 6, 5))] == [2, 0, 0]
+    assert choose(["x", "y"], {"x": gpus(8), "y": gpus(2)}, nodes(2, 6)) == "y"
+    assert choose(["x", "y"], {"x": gpus(8), "y": gpus(3)}, nodes(2, 6)) is None
+
+
+def probe(*free_gpus: float, groups: dict | None = None) -> Callable[[], tuple[list, dict]]:
+    """A cluster as `ray.nodes()` and `placement_group_table()` would show it."""
+    ray_nodes = [{"NodeID": f"n{i}", "Alive": True, "Resources": {"CPU": 8.0, "GPU": g}}
+                 for i, g in enumerate(free_gpus)]  # fmt: skip
+    return lambda: (ray_nodes, groups if groups is not None else {})
+
+
+def release_all(searcher: ListSearcher, trial: int = 0) -> list[str]:
+    out = []
+    while (config := searcher.suggest(f"t{trial}")) is not None:
+        if config == Searcher.FINISHED:
+            break
+        out.append(config["trial_key"])
+        trial += 1
+    return out
+
+
+def test_releases_in_order_and_backfills_what_fits() -> None:
+    order = ["xxl", "xl", "base1", "base2", "base3"]
+    gangs = {"xxl": gpus(8), "xl": gpus(4), "base1": gpus(1), "base2": gpus(1), "base3": gpus(1)}
+    searcher = ListSearcher(order, gangs, probe=probe(8, 2, 3))
+    # XXL takes the 8-GPU node; XL then fits nowhere and waits for the 3-GPU node (the
+    # closest to fitting it), so the cells after it are backfilled on the 2-GPU one only.
+    # Ray has not placed anything yet: the released gangs count as taken meanwhile.
+    assert release_all(searcher) == ["xxl", "base1", "base2"]
+    assert searcher.remaining == ["xl", "base3"]
+
+
+def test_a_released_gang_is_counted_once_its_placement_group_shows_up() -> None:
+    bundle = {"CPU": 1.0, "GPU": 1.0}
+    groups: dict = {}
+    gangs = {"a": gpus(8), "b": gpus(8)}
+    searcher = ListSearcher(["a", "b"], gangs, probe=probe(8, 8, groups=groups))
+    assert searcher.suggest("t0") == {"trial_key": "a"}
+    assert [n["GPU"] for n in searcher.free()] == [0.0, 8.0]  # in flight
+    groups["pg-a"] = {
+        "state": "CREATED", "strategy": "STRICT_PACK", "bundles": dict(enumerate([bundle] * 8)),
+        "bundles_to_node_id": dict.fromkeys(range(8), "n1"),
+    }  # fmt: skip
+    assert [n["GPU"] for n in searcher.free()] == [8.0, 0.0]  # placed; not counted twice
+    assert searcher.inflight == {}
+
+
+def test_a_gang_ray_never_heard_of_stops_counting_after_a_while() -> None:
+    now = [0.0]
+    searcher = ListSearcher(["a", "b"], {"a": gpus(8), "b": gpus(8)}, probe=probe(8),
+                            clock=lambda: now[0])  # fmt: skip
+    assert searcher.suggest("t0") == {"trial_key": "a"}
+    assert searcher.suggest("t1") is None
+    now[0] = ListSearcher.INFLIGHT_S + 1
+    assert searcher.suggest("t1") == {"trial_key": "b"}
+
+
+def test_a_gang_that_can_never_fit_is_released_once_nothing_runs() -> None:
+    searcher = ListSearcher(["huge"], {"huge": gpus(16)}, probe=probe(8, 8))
+    assert searcher.suggest("t0") == {"trial_key": "huge"}  # Ray Train/Tune then say why
+    searcher = ListSearcher(["a", "huge"], {"a": gpus(8), "huge": gpus(16)}, probe=probe(0, 8))
+    assert searcher.suggest("t0") == {"trial_key": "a"}
+    assert searcher.suggest("t1") is None  # "a" still runs: wait
+    searcher.on_trial_complete("t0")
+    assert searcher.suggest("t2") == {"trial_key": "huge"}
+    assert searcher.suggest("t3") == Searcher.FINISHED
+
+
+def test_state_survives_save_and_restore(tmp_path: Path) -> None:
+    searcher = ListSearcher(["a", "b", "c"], {k: gpus(1) for k in "abc"}, probe=probe(1))
+    assert searcher.suggest("t0") == {"trial_key": "a"}
+    searcher.save(str(tmp_path / "state.pkl"))
+    restored = ListSearcher([], {}, probe=probe(1))
+    restored.restore(str(tmp_path / "state.pkl"))
+    assert restored.remaining == ["b", "c"]
+    assert release_all(restored) == ["b"]
+
+
+def sleeper(config: dict, seconds: dict, log: str) -> None:
+    start = time.time()
+    time.sleep(seconds[config["trial_key"]])
+    with open(log, "a") as f:
+        f.write(json.dumps({"key": config["trial_key"], "start": start, "end": time.time()}) + "\n")
+
+
+@pytest.mark.integration
+def test_tune_starts_cells_as_list_scheduling_orders_them(tmp_path: Path) -> None:
+    """On a real Ray cluster with logical GPUs: order, gangs and backfill are what we say.
+
+    One node with 2 GPUs; order a (2 GPUs), b (1), c (1), d (2): a alone first, then b and
+    c together, and d only once both are done. Tune's own order would hand d's room to
+    whichever placement group the GCS placed first.
+    """
+    import ray
+    from ray import tune
+    from ray.cluster_utils import Cluster
+
+    from orchestrator.scheduling import tuner_settings
+
+    temp = tempfile.mkdtemp(prefix="xs-", dir="/tmp")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_temp_dir": temp})
+    cluster.add_node(num_cpus=2, num_gpus=2)
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        seconds = {"a": 2.0, "b": 1.5, "c": 1.5, "d": 0.5}
+        size = {"a": 2, "b": 1, "c": 1, "d": 2}
+        log = str(tmp_path / "starts.jsonl")
+        trainable = tune.with_resources(
+            tune.with_parameters(sleeper, seconds=seconds, log=log),
+            lambda config: tune.PlacementGroupFactory(
+                [{"CPU": 1, "GPU": 1}] * size[config["trial_key"]], strategy="STRICT_PACK"
+            ),
+        )
+        order = ["a", "b", "c", "d"]
+        gangs = {k: gpus(size[k]) for k in order}
+        config, space = tuner_settings(order, gangs, max_concurrent=2)
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=config,
+            run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), verbose=0),
+        )
+        results = tuner.fit()
+        assert not results.errors
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    runs = {r["key"]: r for r in map(json.loads, Path(log).read_text().splitlines())}
+    assert sorted(runs) == order
+    assert runs["a"]["end"] <= min(runs["b"]["start"], runs["c"]["start"])
+    assert runs["b"]["start"] < runs["c"]["end"] and runs["c"]["start"] < runs["b"]["end"]
+    assert max(runs["b"]["end"], runs["c"]["end"]) <= runs["d"]["start"]
