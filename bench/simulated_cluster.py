@@ -14,6 +14,7 @@ divided by the lower bound max(total GPU-time / GPUs, longest cell). Target: <= 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 
@@ -27,8 +28,14 @@ from orchestrator.spec import load_spec
 from trainers.ladder import LADDER
 
 
-def sleeper(config: dict, seconds: dict[str, float]) -> None:
+def sleeper(config: dict, seconds: dict[str, float], trace: str | None) -> None:
+    start = time.time()
     time.sleep(seconds[config["trial_key"]])
+    if trace:  # one JSON line per cell: when and where it ran
+        node = ray.get_runtime_context().get_node_id()
+        line = {"key": config["trial_key"], "node": node, "start": start, "end": time.time()}
+        with open(trace, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
 
 def main() -> None:
@@ -36,6 +43,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=8)
     parser.add_argument("--gpus-per-node", type=int, default=8)
     parser.add_argument("--scale", type=float, default=1000.0, help="time scale-down factor")
+    parser.add_argument("--trace", help="append each cell's start, end and node here (JSONL)")
     args = parser.parse_args()
     cells = plan(load_spec("scaling"))
     gpus = {p.cell.trial_key: LADDER[p.cell.model].resources.workers for p in cells}
@@ -51,13 +59,14 @@ def main() -> None:
     order = [c.trial_key for c in longest_first(load_spec("scaling"), cells)]
     gang = {k: Gang(({"CPU": 1.0, "GPU": 1.0},) * gpus[k]) for k in order}
     trainable = tune.with_resources(
-        tune.with_parameters(sleeper, seconds=seconds),
+        tune.with_parameters(sleeper, seconds=seconds, trace=args.trace),
         lambda config: tune.PlacementGroupFactory(
             [dict(b) for b in gang[config["trial_key"]].bundles], strategy="STRICT_PACK"
         ),
     )
     # As `xstilts run` would: at most as many trials as the smallest cells fit at once.
-    config, space = tuner_settings(order, gang, max_concurrent=total_gpus // min(gpus.values()))
+    slots = total_gpus // min(gpus.values())
+    config, space = tuner_settings(order, gang, slots, durations=seconds)
     tuner = tune.Tuner(
         trainable,
         param_space=space,

@@ -22,7 +22,7 @@ from orchestrator.grid import Cell, digest, expand
 from orchestrator.jobs import build_jobs, join_uri, sweep_root
 from orchestrator.lease import Lease
 from orchestrator.ledger import Ledger
-from orchestrator.plan import longest_first, plan
+from orchestrator.plan import longest_first, plan, wall_seconds
 from orchestrator.progress import Progress, lines_from_states
 from orchestrator.spec import SweepSpec
 from orchestrator.storage import Storage, resolve_storage
@@ -239,14 +239,17 @@ def make_tuner(
 
     from orchestrator import scheduling
 
-    keys = [c.trial_key for c in longest_first(spec, plan(spec))]
+    plans = plan(spec)
+    keys = [c.trial_key for c in longest_first(spec, plans)]
     name = f"tune-{digest(sorted(keys), 8)}"
     path = tune_storage(spec, storage)
     exp = join_uri(path, name)
     if tune.Tuner.can_restore(exp):
         return tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
     gangs = {k: job_gang(jobs[k]) for k in keys}
-    tune_config, param_space = scheduling.tuner_settings(keys, gangs, max_concurrent)
+    tune_config, param_space = scheduling.tuner_settings(
+        keys, gangs, max_concurrent, wall_seconds(spec, plans)
+    )
     return tune.Tuner(
         trainable,
         param_space=param_space,

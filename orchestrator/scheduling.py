@@ -21,6 +21,7 @@ as the one of the cell released a moment ago, is counted where it would fit best
 
 from __future__ import annotations
 
+import math
 import pickle
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -68,38 +69,78 @@ def fits(gang: Gang, free: Sequence[Resources]) -> bool:
     return place(gang, free) is not None
 
 
+@dataclass(frozen=True)
+class Running:
+    """A released cell as the reservation sees it: where it is, what it holds, how long."""
+
+    node: int  # index into the free view
+    holds: Mapping[str, float]
+    ends_in: float  # estimated seconds from now; inf when unknown
+
+
 def choose(
-    remaining: Sequence[str], gangs: Mapping[str, Gang], free: Sequence[Resources]
+    remaining: Sequence[str],
+    gangs: Mapping[str, Gang],
+    free: Sequence[Resources],
+    running: Sequence[Running] = (),
+    durations: Mapping[str, float] | None = None,
 ) -> str | None:
     """The cell to release now: the first in order if it fits, else a backfill or nothing.
 
-    While the first cell waits for room, the node(s) it waits for are held back for it:
-    later cells are backfilled only around them. Without that hold a long stream of
-    one-GPU cells keeps every node partly busy and an eight-GPU gang first in line never
-    starts until the end of the sweep, which is the tail longest-first ordering avoids.
+    While the first cell waits for room, the node it waits for is reserved for it (EASY
+    backfilling): a later cell is released only if it fits without that node, or if it is
+    estimated to end before the first one could start there. Without the reservation a
+    stream of one-GPU cells keeps every node partly busy and an eight-GPU gang first in
+    line starts only at the end of the sweep, the tail longest-first ordering avoids.
     """
     if not remaining:
         return None
     head = gangs[remaining[0]]
     if fits(head, free):
         return remaining[0]
-    around = held_back(head, free)
-    return next((k for k in remaining[1:] if fits(gangs[k], around)), None)
+    wait, around = reservation(head, free, running)
+    estimate = durations or {}
+    for key in remaining[1:]:
+        if fits(gangs[key], around):
+            return key
+        if estimate.get(key, math.inf) <= wait and fits(gangs[key], free):
+            return key
+    return None
 
 
-def held_back(gang: Gang, free: Sequence[Resources]) -> list[dict[str, float]]:
-    """`free` without the nodes `gang` waits for: those with the most room, enough of them."""
+def reservation(
+    gang: Gang, free: Sequence[Resources], running: Sequence[Running] = ()
+) -> tuple[float, list[dict[str, float]]]:
+    """When `gang` could start (seconds from now) and `free` without the room it waits for.
+
+    For a one-node gang, the node where the cells running on it free enough room soonest
+    by their estimates (or, when no estimate says so, the node with the most room now).
+    A gang that may span nodes holds back the nodes with the most room, enough of them.
+    """
     view = [{k: float(node.get(k, 0.0)) for k in COUNTED} for node in free]
-    need = _total(gang.bundles)["GPU"]
-    held = 0.0
-    for node in sorted(view, key=lambda n: (-n["GPU"], -n["CPU"])):
-        if gang.strict_pack and held > 0:
-            break
-        if not gang.strict_pack and held >= need:
-            break
-        held += node["GPU"]
-        node.update({k: 0.0 for k in COUNTED})
-    return view
+    need = _total(gang.bundles)
+    if not gang.strict_pack:
+        held = 0.0
+        for node in sorted(view, key=lambda n: (-n["GPU"], -n["CPU"])):
+            if held >= need["GPU"] and held > 0:
+                break
+            held += node["GPU"]
+            node.update(dict.fromkeys(COUNTED, 0.0))
+        return 0.0, view
+    soonest: list[tuple[float, float, int]] = []
+    for i, node in enumerate(view):
+        room = dict(node)
+        start = math.inf
+        for r in sorted((r for r in running if r.node == i), key=lambda r: r.ends_in):
+            for k in COUNTED:
+                room[k] += float(r.holds.get(k, 0.0))
+            if all(room[k] >= need[k] for k in COUNTED):
+                start = max(0.0, r.ends_in)
+                break
+        soonest.append((start, -node["GPU"], i))
+    start, _, node_index = min(soonest)
+    view[node_index].update(dict.fromkeys(COUNTED, 0.0))
+    return (0.0 if math.isinf(start) else start), view
 
 
 def _total(bundles: Sequence[Resources]) -> dict[str, float]:
@@ -109,6 +150,13 @@ def _total(bundles: Sequence[Resources]) -> dict[str, float]:
 def free_per_node(
     nodes: Sequence[Mapping[str, Any]], groups: Mapping[str, Any]
 ) -> list[dict[str, float]]:
+    """Free CPU/GPU per alive node (see `free_by_node`), in `nodes` order."""
+    return list(free_by_node(nodes, groups).values())
+
+
+def free_by_node(
+    nodes: Sequence[Mapping[str, Any]], groups: Mapping[str, Any]
+) -> dict[str, dict[str, float]]:
     """Free CPU/GPU per alive node, from `ray.nodes()` and `ray.util.placement_group_table()`.
 
     A placement group holds its bundles' resources from the moment it is placed until it
@@ -138,7 +186,7 @@ def free_per_node(
     view = list(free.values())
     for gang in pending:
         view = place(gang, view) or view
-    return view
+    return dict(zip(free, view, strict=True))
 
 
 def cell_gang(
@@ -156,7 +204,10 @@ def cell_gang(
 
 
 def tuner_settings(
-    order: Sequence[str], gangs: Mapping[str, Gang], max_concurrent: int
+    order: Sequence[str],
+    gangs: Mapping[str, Gang],
+    max_concurrent: int,
+    durations: Mapping[str, float] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """The `TuneConfig` and param space a sweep runs with.
 
@@ -173,7 +224,7 @@ def tuner_settings(
         config = tune.TuneConfig(max_concurrent_trials=max_concurrent, reuse_actors=True)
         return config, {"trial_key": tune.grid_search(list(order))}
     config = tune.TuneConfig(
-        search_alg=ListSearcher(order, gangs),
+        search_alg=ListSearcher(order, gangs, durations),
         num_samples=len(order),
         max_concurrent_trials=max_concurrent,
         reuse_actors=False,
@@ -197,11 +248,13 @@ class ListSearcher(Searcher):
     """Releases `order`'s trial keys to Tune one at a time, as `choose` picks them.
 
     `gangs[key]` is the cell's whole demand (its trial's bundle, or its Train workers'
-    bundles for a distributed cell). Tune may ask several times before it asks Ray for
-    the placement groups of what was released, so a released gang counts as taken (where
-    it fits best) until a new placement group of its shape shows up, or for
-    `INFLIGHT_S` at most. A cell whose gang can never fit the cluster is released when
-    nothing else is running, so that it fails loudly instead of waiting.
+    bundles for a distributed cell); `durations[key]` its estimated wall time in seconds
+    (the cost model's), which lets a short cell backfill the room a gang is waiting for.
+    Tune may ask several times before it asks Ray for the placement groups of what was
+    released, so a released gang counts as taken (where it fits best) until a new
+    placement group of its shape shows up, or for `INFLIGHT_S` at most; that group then
+    tells where the cell runs. A cell whose gang can never fit the cluster is released
+    when nothing else is running, so that it fails loudly instead of waiting.
     """
 
     INFLIGHT_S = 60.0
@@ -210,6 +263,7 @@ class ListSearcher(Searcher):
         self,
         order: Sequence[str],
         gangs: Mapping[str, Gang],
+        durations: Mapping[str, float] | None = None,
         probe: Callable[[], tuple[Any, Any]] = cluster_state,
         config_key: str = "trial_key",
         clock: Callable[[], float] = time.monotonic,
@@ -217,42 +271,63 @@ class ListSearcher(Searcher):
         super().__init__()
         self.remaining = list(order)
         self.gangs = dict(gangs)
+        self.durations = dict(durations or {})
         self.probe = probe
         self.config_key = config_key
         self.clock = clock
         self.running: set[str] = set()
-        self.inflight: dict[str, tuple[Gang, float]] = {}  # trial id -> (gang, released)
-        self.seen: set[str] = set()  # placement groups already matched or counted
+        self.inflight: dict[str, tuple[str, float]] = {}  # trial id -> (key, released at)
+        self.placed: dict[str, tuple[str, float]] = {}  # placement group -> (key, released)
+        self.seen: set[str] = set()  # placement groups already looked at
 
-    def free(self) -> list[dict[str, float]]:
-        """What is free now, with the released gangs Ray has not heard of yet taken out."""
+    def observe(self) -> tuple[list[dict[str, float]], list[Running]]:
+        """What is free now (released gangs Ray has not heard of taken out) and what runs."""
         nodes, groups = self.probe()
         for group_id, group in groups.items():
             if group_id in self.seen:
                 continue
             self.seen.add(group_id)
             got = shape(group.get("bundles", {}).values())
-            same = [t for t, (gang, _) in self.inflight.items() if shape(gang.bundles) == got]
+            same = [t for t, (k, _) in self.inflight.items() if shape(self.gangs[k].bundles) == got]
             if same:
-                del self.inflight[same[0]]
+                self.placed[group_id] = self.inflight.pop(same[0])
         now = self.clock()
         self.inflight = {t: v for t, v in self.inflight.items() if now - v[1] < self.INFLIGHT_S}
-        view = free_per_node(nodes, groups)
-        for gang, _ in self.inflight.values():
-            view = place(gang, view) or view
-        return view
+        by_node = free_by_node(nodes, groups)
+        index = {node: i for i, node in enumerate(by_node)}
+        view = list(by_node.values())
+        running = []
+        for group_id, (key, released) in list(self.placed.items()):
+            group = groups.get(group_id, {})
+            if group.get("state") != "CREATED":
+                if group.get("state") == "REMOVED":
+                    del self.placed[group_id]
+                continue
+            where = {index.get(n) for n in group.get("bundles_to_node_id", {}).values()}
+            node = where.pop() if len(where) == 1 else None
+            if node is not None:  # on one node: it gives that node its room back
+                ends = released + self.durations.get(key, math.inf) - now
+                holds = _total(list(group.get("bundles", {}).values()))
+                running.append(Running(node, holds, ends))
+        for key, _ in self.inflight.values():
+            view = place(self.gangs[key], view) or view
+        return view, running
+
+    def free(self) -> list[dict[str, float]]:
+        return self.observe()[0]
 
     def suggest(self, trial_id: str) -> dict | None:
         if not self.remaining:
             return cast(dict, Searcher.FINISHED)  # Tune's sentinel: no more trials
-        pick = choose(self.remaining, self.gangs, self.free())
+        view, running = self.observe()
+        pick = choose(self.remaining, self.gangs, view, running, self.durations)
         if pick is None and not self.running:
             pick = self.remaining[0]  # nothing runs, so it never will fit: let Ray say why
         if pick is None:
             return None
         self.remaining.remove(pick)
         self.running.add(trial_id)
-        self.inflight[trial_id] = (self.gangs[pick], self.clock())
+        self.inflight[trial_id] = (pick, self.clock())
         return {self.config_key: pick}
 
     def on_trial_complete(
@@ -262,14 +337,16 @@ class ListSearcher(Searcher):
         self.inflight.pop(trial_id, None)
 
     def save(self, checkpoint_path: str) -> None:
+        state = {"remaining": self.remaining, "gangs": self.gangs,
+                 "durations": self.durations, "config_key": self.config_key}  # fmt: skip
         with open(checkpoint_path, "wb") as f:
-            pickle.dump({"remaining": self.remaining, "gangs": self.gangs,
-                         "config_key": self.config_key}, f)  # fmt: skip
+            pickle.dump(state, f)
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             state = pickle.load(f)
         self.remaining = state["remaining"]
         self.gangs = state["gangs"]
+        self.durations = state["durations"]
         self.config_key = state["config_key"]
-        self.running, self.inflight, self.seen = set(), {}, set()
+        self.running, self.inflight, self.placed, self.seen = set(), {}, {}, set()

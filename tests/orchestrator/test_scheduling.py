@@ -14,12 +14,13 @@ from ray.tune.search import Searcher
 from orchestrator.scheduling import (
     Gang,
     ListSearcher,
+    Running,
     cell_gang,
     choose,
     fits,
     free_per_node,
-    held_back,
     place,
+    reservation,
 )
 
 
@@ -74,12 +75,33 @@ def test_free_per_node_counts_placed_and_pending_groups() -> None:
     assert sorted(f["GPU"] for f in free_per_node(ray_nodes, groups)) == [1.0, 7.0]
 
 
-def test_held_back_rooms() -> None:
-    assert [n["GPU"] for n in held_back(gpus(8), nodes(2, 6, 5))] == [2, 0, 5]
+def test_reservation_without_estimates_holds_the_roomiest_node() -> None:
+    wait, around = reservation(gpus(8), nodes(2, 6, 5))
+    assert wait == 0.0 and [n["GPU"] for n in around] == [2, 0, 5]
     spread = cell_gang(workers=8, cpus_per_worker=1, gpus_per_worker=1, distributed=True)
-    assert [n["GPU"] for n in held_back(spread, nodes(2, 6, 5))] == [2, 0, 0]
+    assert [n["GPU"] for n in reservation(spread, nodes(2, 6, 5))[1]] == [2, 0, 0]
     assert choose(["x", "y"], {"x": gpus(8), "y": gpus(2)}, nodes(2, 6)) == "y"
     assert choose(["x", "y"], {"x": gpus(8), "y": gpus(3)}, nodes(2, 6)) is None
+
+
+def test_reservation_takes_the_node_that_frees_soonest() -> None:
+    # Node 0 has 4 free and a 4-GPU cell ending in 50 s; node 1 has 6 free and two
+    # one-GPU cells ending in 10 s and 90 s: the 8-GPU gang can start on node 0 at 50 s.
+    running = [Running(0, {"GPU": 4.0, "CPU": 4.0}, 50.0),
+               Running(1, {"GPU": 1.0, "CPU": 1.0}, 10.0),
+               Running(1, {"GPU": 1.0, "CPU": 1.0}, 90.0)]  # fmt: skip
+    wait, around = reservation(gpus(8), nodes(4, 6), running)
+    assert wait == 50.0 and [n["GPU"] for n in around] == [0, 6]
+
+
+def test_easy_backfill_lets_a_short_cell_use_the_reserved_room() -> None:
+    running = [Running(0, {"GPU": 4.0, "CPU": 4.0}, 50.0)]
+    gangs = {"xxl": gpus(8), "long": gpus(4), "short": gpus(4)}
+    durations = {"xxl": 100.0, "long": 80.0, "short": 40.0}
+    # Only node 0 has room (4 GPUs) and the XXL gang waits for it until 50 s: the
+    # 80-s cell would delay it, the 40-s one ends in time.
+    pick = choose(["xxl", "long", "short"], gangs, nodes(4, 0), running, durations)
+    assert pick == "short"
 
 
 def probe(*free_gpus: float, groups: dict | None = None) -> Callable[[], tuple[list, dict]]:
@@ -113,16 +135,22 @@ def test_releases_in_order_and_backfills_what_fits() -> None:
 def test_a_released_gang_is_counted_once_its_placement_group_shows_up() -> None:
     bundle = {"CPU": 1.0, "GPU": 1.0}
     groups: dict = {}
-    gangs = {"a": gpus(8), "b": gpus(8)}
-    searcher = ListSearcher(["a", "b"], gangs, probe=probe(8, 8, groups=groups))
+    now = [0.0]
+    searcher = ListSearcher(["a", "b"], {"a": gpus(8), "b": gpus(8)}, {"a": 100.0, "b": 90.0},
+                            probe=probe(8, 8, groups=groups), clock=lambda: now[0])  # fmt: skip
     assert searcher.suggest("t0") == {"trial_key": "a"}
     assert [n["GPU"] for n in searcher.free()] == [0.0, 8.0]  # in flight
     groups["pg-a"] = {
         "state": "CREATED", "strategy": "STRICT_PACK", "bundles": dict(enumerate([bundle] * 8)),
         "bundles_to_node_id": dict.fromkeys(range(8), "n1"),
     }  # fmt: skip
-    assert [n["GPU"] for n in searcher.free()] == [8.0, 0.0]  # placed; not counted twice
+    now[0] = 30.0
+    view, running = searcher.observe()
+    assert [n["GPU"] for n in view] == [8.0, 0.0]  # placed on n1; not counted twice
+    assert running == [Running(1, {"CPU": 8.0, "GPU": 8.0}, 70.0)]
     assert searcher.inflight == {}
+    groups["pg-a"]["state"] = "REMOVED"
+    assert searcher.observe()[1] == [] and searcher.placed == {}
 
 
 def test_a_gang_ray_never_heard_of_stops_counting_after_a_while() -> None:
