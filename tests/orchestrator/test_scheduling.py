@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -184,13 +185,6 @@ def test_state_survives_save_and_restore(tmp_path: Path) -> None:
     assert release_all(restored) == ["b"]
 
 
-def sleeper(config: dict, seconds: dict, log: str) -> None:
-    start = time.time()
-    time.sleep(seconds[config["trial_key"]])
-    with open(log, "a") as f:
-        f.write(json.dumps({"key": config["trial_key"], "start": start, "end": time.time()}) + "\n")
-
-
 @pytest.mark.integration
 def test_tune_starts_cells_as_list_scheduling_orders_them(tmp_path: Path) -> None:
     """On a real Ray cluster with logical GPUs: order, gangs and backfill are what we say.
@@ -205,8 +199,15 @@ def test_tune_starts_cells_as_list_scheduling_orders_them(tmp_path: Path) -> Non
 
     from orchestrator.scheduling import tuner_settings
 
+    def sleeper(config: dict, seconds: dict, log: str) -> None:  # pickled by value
+        start = time.time()
+        time.sleep(seconds[config["trial_key"]])
+        line = {"key": config["trial_key"], "start": start, "end": time.time()}
+        with open(log, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
     temp = tempfile.mkdtemp(prefix="xs-", dir="/tmp")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_temp_dir": temp})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "temp_dir": temp})
     cluster.add_node(num_cpus=2, num_gpus=2)
     ray.init(address=cluster.address, log_to_driver=False)
     try:
@@ -233,6 +234,7 @@ def test_tune_starts_cells_as_list_scheduling_orders_them(tmp_path: Path) -> Non
     finally:
         ray.shutdown()
         cluster.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
     runs = {r["key"]: r for r in map(json.loads, Path(log).read_text().splitlines())}
     assert sorted(runs) == order
     assert runs["a"]["end"] <= min(runs["b"]["start"], runs["c"]["start"])
