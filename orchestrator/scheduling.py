@@ -11,7 +11,7 @@ whole shape runs before any other starts.
 (while fewer than `max_concurrent_trials` are live), and no trial exists before it is
 released. It releases the first cell in the sweep's order if its gang fits into what is
 free now, else a later cell that fits without touching the room the first one waits for
-(list scheduling with backfill and one reservation), else nothing.
+or is estimated to end before that room frees (EASY backfilling), else nothing.
 
 What is free is read from Ray, not guessed: each alive node's resources minus the bundles
 of every placement group on it (`ray.util.placement_group_table`), which also counts the
@@ -145,13 +145,6 @@ def reservation(
 
 def _total(bundles: Sequence[Resources]) -> dict[str, float]:
     return {k: sum(float(b.get(k, 0.0)) for b in bundles) for k in COUNTED}
-
-
-def free_per_node(
-    nodes: Sequence[Mapping[str, Any]], groups: Mapping[str, Any]
-) -> list[dict[str, float]]:
-    """Free CPU/GPU per alive node (see `free_by_node`), in `nodes` order."""
-    return list(free_by_node(nodes, groups).values())
 
 
 def free_by_node(

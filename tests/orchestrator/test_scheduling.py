@@ -19,7 +19,7 @@ from orchestrator.scheduling import (
     cell_gang,
     choose,
     fits,
-    free_per_node,
+    free_by_node,
     place,
     reservation,
 )
@@ -57,7 +57,7 @@ def test_single_process_cell_is_one_bundle() -> None:
     assert gang == Gang(({"CPU": 4.0, "GPU": 1.0},))
 
 
-def test_free_per_node_counts_placed_and_pending_groups() -> None:
+def test_free_by_node_counts_placed_and_pending_groups() -> None:
     ray_nodes = [
         {"NodeID": "a", "Alive": True, "Resources": {"CPU": 8.0, "GPU": 8.0}},
         {"NodeID": "b", "Alive": True, "Resources": {"CPU": 8.0, "GPU": 8.0}},
@@ -73,7 +73,7 @@ def test_free_per_node_counts_placed_and_pending_groups() -> None:
                  "bundles_to_node_id": {0: "a"}},
     }  # fmt: skip
     # 7 + 7 free once placed; the pending 6-GPU gang would take one node down to 1.
-    assert sorted(f["GPU"] for f in free_per_node(ray_nodes, groups)) == [1.0, 7.0]
+    assert sorted(f["GPU"] for f in free_by_node(ray_nodes, groups).values()) == [1.0, 7.0]
 
 
 def test_reservation_without_estimates_holds_the_roomiest_node() -> None:
