@@ -43,7 +43,9 @@ def flops_per_token(layers: int, hidden: int, ffn: int, vocab: int, seq: int) ->
     return 6.0 * non_embedding + 12.0 * layers * hidden * seq
 
 
-def build(name: str, seq: int, n: int, device: str) -> tuple[TaskModel, dict[str, TaskData]]:
+def build(
+    name: str, seq: int, n: int, device: str, compile: bool = False
+) -> tuple[TaskModel, dict[str, TaskData]]:
     from transformers import AutoModel, XLMRobertaConfig
 
     e = LADDER[name]
@@ -54,6 +56,8 @@ def build(name: str, seq: int, n: int, device: str) -> tuple[TaskModel, dict[str
     torch.manual_seed(0)
     with torch.device(device):
         encoder = AutoModel.from_config(config)
+        if compile:
+            encoder.compile()  # in place: parameter names (and checkpoints) stay the same
         spec = get_task("mnli")
         model = TaskModel(encoder, {"mnli": head_for(spec).build(e.hidden, 3)})
     rng = random.Random(0)
@@ -67,35 +71,55 @@ def run(name: str, args: argparse.Namespace) -> dict[str, float]:
     world = dist.get_world_size()
     steps = args.warmup + args.steps
     global_batch = args.micro * world
-    model, tasks = build(name, args.seq, global_batch * args.grad_accum * 4, args.device)
+    model, tasks = build(name, args.seq, global_batch * args.grad_accum * 4, args.device,
+                         args.compile)  # fmt: skip
     cuda = args.device == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     spec = TrainSpec(lr=1e-5, batch_size=global_batch, grad_accum=args.grad_accum,
                      warmup_ratio=0.1, eval_every=10**9, patience=0, weight_decay=0.01,
                      max_grad_norm=1.0, seed=0, max_steps=steps)  # fmt: skip
-    zero = ZeroConfig(stage=2, offload=False, bf16=cuda and torch.cuda.is_bf16_supported())
-    engine = ZeroEngine(model, spec, steps, zero, lambda d, m: None, None, Resume.NEVER)
-    engine.save = lambda state: None  # type: ignore[method-assign]
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    engine: ZeroEngine | None = None  # None: the one-process path (fp32 weights, bf16 autocast)
+    if args.engine == "zero":
+        zero = ZeroConfig(stage=2, offload=False, bf16=bf16)
+        engine = ZeroEngine(model, spec, steps, zero, lambda d, m: None, None, Resume.NEVER)
+        engine.save = lambda state: None  # type: ignore[method-assign]
     marks: dict[int, float] = {}
+    profiler = torch.profiler.profile() if args.profile else None
 
     def on_step(step: int, loss: float) -> None:
         if cuda:
             torch.cuda.synchronize()
         marks[step] = time.perf_counter()
+        if profiler is not None and step == args.warmup:
+            profiler.start()
+        if profiler is not None and step == steps:
+            profiler.stop()
 
-    train(model, tasks, spec, engine=engine, on_step=on_step)
+    train(model, tasks, spec, engine=engine, on_step=on_step, resume=Resume.NEVER)
     seconds = marks[steps] - marks[args.warmup]
     samples = args.steps * global_batch * args.grad_accum / seconds
     e = LADDER[name]
     tokens = samples * args.seq
     achieved = tokens * flops_per_token(e.layers, e.hidden, e.ffn, e.vocab_size, args.seq)
+    if profiler is not None and dist.get_rank() == 0:
+        print_profile(profiler, seconds)
     del engine, model
     memory = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
     if cuda:
         torch.cuda.empty_cache()
     return {"samples_s": samples, "tokens_s": tokens, "flops": achieved, "memory_gib": memory,
-            "bf16": float(zero.bf16)}  # fmt: skip
+            "bf16": float(bf16)}  # fmt: skip
+
+
+def print_profile(profiler: torch.profiler.profile, seconds: float) -> None:
+    """How much of the measured wall time the GPU was busy, and the kernels that took it."""
+    ops = [e for e in profiler.key_averages() if e.self_device_time_total > 0]
+    busy = sum(e.self_device_time_total for e in ops) / 1e6
+    print(f"profile: GPU busy {busy:.3f} s of {seconds:.3f} s wall ({busy / seconds:.0%})")
+    for e in sorted(ops, key=lambda e: -e.self_device_time_total)[:15]:
+        print(f"  {e.self_device_time_total / 1e6 / busy:6.1%}  {e.count:6d} x  {e.key[:90]}")
 
 
 def main() -> None:
@@ -108,6 +132,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--peak-tflops", type=float, default=None, help="per GPU, dense bf16")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test of this script")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
+    parser.add_argument("--engine", choices=("zero", "torch"), default="zero",
+                        help="zero: DeepSpeed ZeRO-2; torch: the one-process loop")  # fmt: skip
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the measured steps: GPU-busy share, top kernels")  # fmt: skip
     args = parser.parse_args()
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if args.device == "cuda":
@@ -130,7 +159,8 @@ def report(name: str, r: dict, gpu: str, peak: float | None, world: int, args) -
         f"  target >= {target:.2f}: {'MET' if mfu >= target else 'MISSED'}")  # fmt: skip
     shown = f"{mfu:.3f}" if mfu is not None else "n/a (unknown GPU: pass --peak-tflops)"
     dtype = "bf16" if r["bf16"] else "fp32"
-    print(f"{name}: {world} x {gpu}, ZeRO-2 {dtype}, seq {args.seq}, micro {args.micro} x "
+    engine = "ZeRO-2" if args.engine == "zero" else "one-process loop"
+    print(f"{name}: {world} x {gpu}, {engine} {dtype}, seq {args.seq}, micro {args.micro} x "
           f"accum {args.grad_accum}: {r['samples_s']:.1f} samples/s, {r['tokens_s']:.0f} "
           f"tokens/s, MFU {shown}{verdict}, peak memory {r['memory_gib']:.1f} GiB",
           flush=True)  # fmt: skip

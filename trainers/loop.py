@@ -205,7 +205,7 @@ def train_step(
     spec: TrainSpec,
     sampler: MultitaskSampler | None,
 ) -> float:
-    total = 0.0
+    total = torch.zeros((), dtype=torch.float64)  # summed where the losses are: no host sync
     for micro in range(spec.grad_accum):
         index = state.step * spec.grad_accum + micro
         name = sampler.task_for_batch(index) if sampler else next(iter(tasks))
@@ -218,8 +218,8 @@ def train_step(
             logits = kind.forward(model.encoder, model.heads[name], batch)
         loss = kind.loss(logits, batch) / spec.grad_accum
         engine.backward(loss)
-        total += float(loss.detach())
-    return engine.step(total)
+        total = total.to(loss.device) + loss.detach().double()
+    return engine.step(float(total))
 
 
 def _pad_id(data: TaskData) -> int:
