@@ -17,6 +17,12 @@ What is free is read from Ray, not guessed: each alive node's resources minus th
 of every placement group on it (`ray.util.placement_group_table`), which also counts the
 gangs Ray Train asks for inside a distributed cell's trial. A group still pending, such
 as the one of the cell released a moment ago, is counted where it would fit best.
+
+Actors are reused here too. A finished trial's actor keeps its placement group while Tune
+holds it for a trial of the same shape (or, with nothing waiting, for whatever comes
+next), so the searcher counts that group's room as free: the next cell of that shape
+released takes it over (about 0.15 s instead of about 1.5 s for a fresh actor on these
+machines), and a cell of another shape makes Tune give the actor and its group up.
 """
 
 from __future__ import annotations
@@ -205,10 +211,9 @@ def tuner_settings(
     """The `TuneConfig` and param space a sweep runs with.
 
     Cells that all hold the same gang need no choosing (any free room fits the next one),
-    so Tune's grid keeps the order and a finished trial's actor takes the next cell
-    (about 0.15 s instead of about 1.5 s to start a fresh one on these machines). With
-    gangs of several sizes `ListSearcher` releases them, and actors are not reused: a
-    cached actor keeps its placement group, so the room it holds would look taken.
+    so Tune's grid keeps the order. With gangs of several sizes `ListSearcher` releases
+    them. Either way a finished trial's actor takes the next cell of its shape (about
+    0.15 s instead of about 1.5 s to start a fresh one on these machines).
     """
     from ray import tune
 
@@ -220,7 +225,7 @@ def tuner_settings(
         search_alg=ListSearcher(order, gangs, durations),
         num_samples=len(order),
         max_concurrent_trials=max_concurrent,
-        reuse_actors=False,
+        reuse_actors=True,
     )
     return config, {}
 
@@ -246,7 +251,12 @@ class ListSearcher(Searcher):
     Tune may ask several times before it asks Ray for the placement groups of what was
     released, so a released gang counts as taken (where it fits best) until a new
     placement group of its shape shows up, or for `INFLIGHT_S` at most; that group then
-    tells where the cell runs. A cell whose gang can never fit the cluster is released
+    tells where the cell runs. A finished trial's group that is still there is free for
+    the next cell of its shape (Tune hands that cell the cached actor, group and all,
+    oldest first) and for any other (Tune then removes it). A group that goes away under
+    a running trial means the trial moved: into a finished trial's group of its shape
+    (Tune reused that actor for it), else into a group still to come (a Ray Train run of
+    a distributed cell, a retry). A cell whose gang can never fit the cluster is released
     when nothing else is running, so that it fails loudly instead of waiting.
     """
 
@@ -270,7 +280,8 @@ class ListSearcher(Searcher):
         self.clock = clock
         self.running: set[str] = set()
         self.inflight: dict[str, tuple[str, float]] = {}  # trial id -> (key, released at)
-        self.placed: dict[str, tuple[str, float]] = {}  # placement group -> (key, released)
+        self.placed: dict[str, tuple[str, str, float]] = {}  # group -> (trial, key, released)
+        self.reusable: dict[str, str] = {}  # group of a finished trial -> its key, oldest first
         self.seen: set[str] = set()  # placement groups already looked at
 
     def observe(self) -> tuple[list[dict[str, float]], list[Running]]:
@@ -281,20 +292,32 @@ class ListSearcher(Searcher):
                 continue
             self.seen.add(group_id)
             got = shape(group.get("bundles", {}).values())
-            same = [t for t, (k, _) in self.inflight.items() if shape(self.gangs[k].bundles) == got]
+            same = [t for t, (k, _) in self.inflight.items() if self.shape(k) == got]
             if same:
-                self.placed[group_id] = self.inflight.pop(same[0])
+                key, released = self.inflight.pop(same[0])
+                self.placed[group_id] = (same[0], key, released)
         now = self.clock()
+        self.reusable = {g: k for g, k in self.reusable.items()
+                         if groups.get(g, {}).get("state") == "CREATED"}  # fmt: skip
+        for group_id, (trial, key, released) in list(self.placed.items()):
+            if groups.get(group_id, {}).get("state") == "REMOVED":
+                del self.placed[group_id]
+                if trial in self.running:
+                    self.moved(trial, key, released, now)
         self.inflight = {t: v for t, v in self.inflight.items() if now - v[1] < self.INFLIGHT_S}
         by_node = free_by_node(nodes, groups)
         index = {node: i for i, node in enumerate(by_node)}
         view = list(by_node.values())
+        for group_id in self.reusable:  # its room is free for whatever is released next
+            group = groups[group_id]
+            for b, bundle in group.get("bundles", {}).items():
+                node = group.get("bundles_to_node_id", {}).get(b, "")
+                for k in COUNTED if node in index else ():
+                    view[index[node]][k] += float(bundle.get(k, 0.0))
         running = []
-        for group_id, (key, released) in list(self.placed.items()):
+        for group_id, (_, key, released) in self.placed.items():
             group = groups.get(group_id, {})
             if group.get("state") != "CREATED":
-                if group.get("state") == "REMOVED":
-                    del self.placed[group_id]
                 continue
             where = {index.get(n) for n in group.get("bundles_to_node_id", {}).values()}
             node = where.pop() if len(where) == 1 else None
@@ -305,6 +328,23 @@ class ListSearcher(Searcher):
         for key, _ in self.inflight.values():
             view = place(self.gangs[key], view) or view
         return view, running
+
+    def shape(self, key: str) -> tuple[tuple[float, ...], ...]:
+        return shape(self.gangs[key].bundles)
+
+    def reuse(self, key: str) -> str | None:
+        """The oldest finished trial's group `key`'s cell would take over, if any."""
+        return next((g for g, k in self.reusable.items() if self.shape(k) == self.shape(key)),
+                    None)  # fmt: skip
+
+    def moved(self, trial: str, key: str, released: float, now: float) -> None:
+        """A running trial's group went away: it took a cached actor's, or gets a new one."""
+        group = self.reuse(key)
+        if group is not None:
+            del self.reusable[group]
+            self.placed[group] = (trial, key, released)
+        else:
+            self.inflight[trial] = (key, now)
 
     def free(self) -> list[dict[str, float]]:
         return self.observe()[0]
@@ -320,7 +360,12 @@ class ListSearcher(Searcher):
             return None
         self.remaining.remove(pick)
         self.running.add(trial_id)
-        self.inflight[trial_id] = (pick, self.clock())
+        group = self.reuse(pick)
+        if group is not None:  # Tune hands this cell that group's cached actor
+            del self.reusable[group]
+            self.placed[group] = (trial_id, pick, self.clock())
+        else:
+            self.inflight[trial_id] = (pick, self.clock())
         return {self.config_key: pick}
 
     def on_trial_complete(
@@ -328,6 +373,10 @@ class ListSearcher(Searcher):
     ) -> None:
         self.running.discard(trial_id)
         self.inflight.pop(trial_id, None)
+        for group_id, (trial, key, _) in list(self.placed.items()):
+            if trial == trial_id:  # Tune may keep its actor, and the group, for the next cell
+                del self.placed[group_id]
+                self.reusable[group_id] = key
 
     def save(self, checkpoint_path: str) -> None:
         state = {"remaining": self.remaining, "gangs": self.gangs,
@@ -343,3 +392,4 @@ class ListSearcher(Searcher):
         self.durations = state["durations"]
         self.config_key = state["config_key"]
         self.running, self.inflight, self.placed, self.seen = set(), {}, {}, set()
+        self.reusable = {}

@@ -154,6 +154,68 @@ def test_a_released_gang_is_counted_once_its_placement_group_shows_up() -> None:
     assert searcher.observe()[1] == [] and searcher.placed == {}
 
 
+def created(node: str, n: int) -> dict:
+    bundles = dict(enumerate([{"CPU": 1.0, "GPU": 1.0}] * n))
+    return {"state": "CREATED", "strategy": "STRICT_PACK", "bundles": bundles,
+            "bundles_to_node_id": dict.fromkeys(range(n), node)}  # fmt: skip
+
+
+def test_a_finished_trials_group_is_taken_over_by_the_next_cell_of_its_shape() -> None:
+    groups: dict = {}
+    searcher = ListSearcher(["a", "b", "c"], {k: gpus(1) for k in "abc"},
+                            probe=probe(1, 1, groups=groups), clock=lambda: 0.0)  # fmt: skip
+    assert searcher.suggest("t0") == {"trial_key": "a"}
+    groups["pg-a"] = created("n0", 1)
+    assert searcher.suggest("t1") == {"trial_key": "b"}
+    groups["pg-b"] = created("n1", 1)
+    assert searcher.suggest("t2") is None  # full
+    searcher.on_trial_complete("t0")  # Tune keeps t0's actor, and its group, for what comes
+    assert [n["GPU"] for n in searcher.free()] == [1.0, 0.0]
+    assert searcher.suggest("t2") == {"trial_key": "c"}  # takes pg-a over: nothing in flight
+    assert searcher.placed["pg-a"] == ("t2", "c", 0.0) and searcher.inflight == {}
+    assert [n["GPU"] for n in searcher.free()] == [0.0, 0.0]
+
+
+def test_another_shape_counts_a_finished_trials_group_as_free_until_it_goes() -> None:
+    groups: dict = {}
+    searcher = ListSearcher(["a", "b"], {"a": gpus(1), "b": gpus(2)},
+                            probe=probe(2, groups=groups), clock=lambda: 0.0)  # fmt: skip
+    assert searcher.suggest("t0") == {"trial_key": "a"}
+    groups["pg-a"] = created("n0", 1)
+    assert searcher.suggest("t1") is None
+    searcher.on_trial_complete("t0")
+    assert searcher.suggest("t1") == {"trial_key": "b"}  # Tune then gives the cached actor up
+    assert searcher.reusable == {"pg-a": "a"} and set(searcher.inflight) == {"t1"}
+    assert [n["GPU"] for n in searcher.free()] == [0.0]  # pg-a's room went to b
+    groups["pg-a"]["state"] = "REMOVED"
+    assert [n["GPU"] for n in searcher.free()] == [0.0] and searcher.reusable == {}
+
+
+def test_a_trial_whose_group_goes_away_has_moved() -> None:
+    groups: dict = {}
+    searcher = ListSearcher(["a", "b", "c"], {k: gpus(1) for k in "abc"}, {"c": 5.0},
+                            probe=probe(1, 1, 1, groups=groups), clock=lambda: 0.0)  # fmt: skip
+    for trial, key, node in (("t0", "a", "n0"), ("t1", "b", "n1"), ("t2", "c", "n2")):
+        assert searcher.suggest(trial) == {"trial_key": key}
+        groups[f"pg-{key}"] = created(node, 1)
+        searcher.observe()
+    searcher.on_trial_complete("t0")
+    # Tune gives t0's cached actor to c, which was waiting for its own, and removes pg-c.
+    groups["pg-c"]["state"] = "REMOVED"
+    view, running = searcher.observe()
+    assert [n["GPU"] for n in view] == [0.0, 0.0, 1.0]
+    assert searcher.placed["pg-a"] == ("t2", "c", 0.0)
+    assert Running(0, {"CPU": 1.0, "GPU": 1.0}, 5.0) in running
+    # Its group goes again (a retry, a distributed cell's next Ray Train run): it waits for
+    # a new one, its room still counted, and that group is its when it comes.
+    groups["pg-a"]["state"] = "REMOVED"
+    assert [n["GPU"] for n in searcher.free()] == [0.0, 0.0, 1.0]  # n0 or n2: one is c's
+    assert set(searcher.inflight) == {"t2"}
+    groups["pg-c2"] = created("n2", 1)
+    assert [n["GPU"] for n in searcher.free()] == [1.0, 0.0, 0.0]
+    assert searcher.placed["pg-c2"] == ("t2", "c", 0.0) and searcher.inflight == {}
+
+
 def test_a_gang_ray_never_heard_of_stops_counting_after_a_while() -> None:
     now = [0.0]
     searcher = ListSearcher(["a", "b"], {"a": gpus(8), "b": gpus(8)}, probe=probe(8),
