@@ -282,20 +282,10 @@ class ListSearcher(Searcher):
         self.inflight: dict[str, tuple[str, float]] = {}  # trial id -> (key, released at)
         self.placed: dict[str, tuple[str, str, float]] = {}  # group -> (trial, key, released)
         self.reusable: dict[str, str] = {}  # group of a finished trial -> its key, oldest first
-        self.seen: set[str] = set()  # placement groups already looked at
 
     def observe(self) -> tuple[list[dict[str, float]], list[Running]]:
         """What is free now (released gangs Ray has not heard of taken out) and what runs."""
         nodes, groups = self.probe()
-        for group_id, group in groups.items():
-            if group_id in self.seen:
-                continue
-            self.seen.add(group_id)
-            got = shape(group.get("bundles", {}).values())
-            same = [t for t, (k, _) in self.inflight.items() if self.shape(k) == got]
-            if same:
-                key, released = self.inflight.pop(same[0])
-                self.placed[group_id] = (same[0], key, released)
         now = self.clock()
         self.reusable = {g: k for g, k in self.reusable.items()
                          if groups.get(g, {}).get("state") == "CREATED"}  # fmt: skip
@@ -304,6 +294,16 @@ class ListSearcher(Searcher):
                 del self.placed[group_id]
                 if trial in self.running:
                     self.moved(trial, key, released, now)
+        for group_id, group in groups.items():  # a new group is the released cell's of its shape
+            if group_id in self.placed or group_id in self.reusable or not self.inflight:
+                continue
+            if group.get("state") not in ("PENDING", "CREATED"):
+                continue
+            got = shape(group.get("bundles", {}).values())
+            same = [t for t, (k, _) in self.inflight.items() if self.shape(k) == got]
+            if same:
+                key, released = self.inflight.pop(same[0])
+                self.placed[group_id] = (same[0], key, released)
         self.inflight = {t: v for t, v in self.inflight.items() if now - v[1] < self.INFLIGHT_S}
         by_node = free_by_node(nodes, groups)
         index = {node: i for i, node in enumerate(by_node)}
@@ -391,5 +391,5 @@ class ListSearcher(Searcher):
         self.gangs = state["gangs"]
         self.durations = state["durations"]
         self.config_key = state["config_key"]
-        self.running, self.inflight, self.placed, self.seen = set(), {}, {}, set()
+        self.running, self.inflight, self.placed = set(), {}, {}
         self.reusable = {}
