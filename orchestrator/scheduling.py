@@ -292,8 +292,8 @@ class ListSearcher(Searcher):
         for group_id, (trial, key, released) in list(self.placed.items()):
             if groups.get(group_id, {}).get("state") == "REMOVED":
                 del self.placed[group_id]
-                if trial in self.running:
-                    self.moved(trial, key, released, now)
+                if trial in self.running:  # it moved
+                    self.assign(trial, key, released, now)
         for group_id, group in groups.items():  # a new group is the released cell's of its shape
             if group_id in self.placed or group_id in self.reusable or not self.inflight:
                 continue
@@ -337,8 +337,9 @@ class ListSearcher(Searcher):
         return next((g for g, k in self.reusable.items() if self.shape(k) == self.shape(key)),
                     None)  # fmt: skip
 
-    def moved(self, trial: str, key: str, released: float, now: float) -> None:
-        """A running trial's group went away: it took a cached actor's, or gets a new one."""
+    def assign(self, trial: str, key: str, released: float, now: float) -> None:
+        """Where a trial released (or whose group went away) runs: in the oldest cached
+        actor's group of its shape, which Tune hands it, else in a group still to come."""
         group = self.reuse(key)
         if group is not None:
             del self.reusable[group]
@@ -360,12 +361,8 @@ class ListSearcher(Searcher):
             return None
         self.remaining.remove(pick)
         self.running.add(trial_id)
-        group = self.reuse(pick)
-        if group is not None:  # Tune hands this cell that group's cached actor
-            del self.reusable[group]
-            self.placed[group] = (trial_id, pick, self.clock())
-        else:
-            self.inflight[trial_id] = (pick, self.clock())
+        now = self.clock()
+        self.assign(trial_id, pick, now, now)
         return {self.config_key: pick}
 
     def on_trial_complete(
