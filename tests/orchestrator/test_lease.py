@@ -109,7 +109,7 @@ def test_a_run_that_was_taken_over_knows_it(storage_uri: str) -> None:
 
 
 def test_racing_runs_get_exactly_one_lease(storage_uri: str) -> None:
-    barrier, outcomes = threading.Barrier(6), []
+    barrier, outcomes, held = threading.Barrier(6), [], []
 
     def contend() -> None:
         lease = Lease(storage_uri, "sw")
@@ -117,6 +117,7 @@ def test_racing_runs_get_exactly_one_lease(storage_uri: str) -> None:
         try:
             lease.acquire()
             outcomes.append("won")
+            held.append(lease)
         except UserError:
             outcomes.append("refused")
 
@@ -125,6 +126,8 @@ def test_racing_runs_get_exactly_one_lease(storage_uri: str) -> None:
         thread.start()
     for thread in threads:
         thread.join()
+    for lease in held:  # its heartbeat must not outlive the test (and the server)
+        lease.release()
     assert sorted(outcomes) == ["refused"] * 5 + ["won"]
 
 
