@@ -114,8 +114,14 @@ def run(name: str, args: argparse.Namespace) -> dict[str, float]:
 
 
 def print_profile(profiler: torch.profiler.profile, seconds: float) -> None:
-    """How much of the measured wall time the GPU was busy, and the kernels that took it."""
-    ops = [e for e in profiler.key_averages() if e.self_device_time_total > 0]
+    """How much of the measured wall time the GPU was busy, and the kernels that took it.
+
+    Only device events (kernels, copies) count: the operators that launch them carry the
+    same time again as their own device time.
+    """
+    cpu = torch.autograd.DeviceType.CPU
+    ops = [e for e in profiler.key_averages()
+           if e.device_type != cpu and e.self_device_time_total > 0]  # fmt: skip
     busy = sum(e.self_device_time_total for e in ops) / 1e6
     print(f"profile: GPU busy {busy:.3f} s of {seconds:.3f} s wall ({busy / seconds:.0%})")
     for e in sorted(ops, key=lambda e: -e.self_device_time_total)[:15]:
@@ -138,6 +144,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true",
                         help="profile the measured steps: GPU-busy share, top kernels")  # fmt: skip
     args = parser.parse_args()
+    if args.engine == "torch" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        parser.error("--engine torch is the one-process loop: run it with NGPU=1")
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if args.device == "cuda":
         torch.cuda.set_device(local)
