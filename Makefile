@@ -11,10 +11,14 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup quickstart test check lint typecheck unit all-tests
+.PHONY: setup setup-test quickstart test check lint typecheck unit all-tests
 
+# .venv only; `make test` also installs headless Chromium (the report's browser test).
 setup:
 	scripts/setup.sh
+
+setup-test:
+	scripts/setup.sh --with-browser
 
 quickstart: setup
 	$(OFFLINE) 'ip link set lo up && $(MAKE) --no-print-directory quickstart-offline'
@@ -23,7 +27,7 @@ quickstart-offline:
 	$(BIN)/xstilts run quickstart
 	$(BIN)/xstilts report quickstart
 
-test: setup
+test: setup-test
 	$(OFFLINE) 'ip link set lo up && $(MAKE) --no-print-directory check'
 
 check: lint typecheck all-tests

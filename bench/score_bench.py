@@ -22,8 +22,8 @@ TOKENS = 1_000_000
 
 
 def _oracles(given: str | None) -> Path:
-    beside = Path(__file__).resolve().parents[1].parent / "shared" / "oracles"
-    return Path(given or os.environ.get("XSTILTS_ORACLES") or beside)
+    vendored = Path(__file__).resolve().parents[1] / "tests" / "oracles"
+    return Path(given or os.environ.get("XSTILTS_ORACLES") or vendored)
 
 
 def _tagged(n_tokens: int, seed: int = 0) -> list[list[str]]:
@@ -59,7 +59,7 @@ def bench_seqeval(n_tokens: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--oracles", help="oracles folder (default: ../shared/oracles)")
+    parser.add_argument("--oracles", help="oracles folder (default: tests/oracles)")
     mock = _oracles(parser.parse_args().oracles) / "xtreme_mock"
     in_process, command = bench_mock_tree(mock)
     print(f"mock tree, in process:          {in_process:6.3f} s  (target < 2 s)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -10,14 +9,11 @@ import pytest
 
 
 def oracles_dir() -> Path:
-    """``../shared/oracles`` beside the repository, else $XSTILTS_ORACLES."""
-    beside = Path(__file__).resolve().parents[2].parent / "shared" / "oracles"
-    if (beside / "xtreme_mock").is_dir():
-        return beside
-    env = os.environ.get("XSTILTS_ORACLES")
-    if env and (Path(env) / "xtreme_mock").is_dir():
-        return Path(env)
-    raise FileNotFoundError(f"no oracles at {beside} and XSTILTS_ORACLES is not set to them")
+    """The repository's vendored copy, ``tests/oracles`` (third-party data, see its README)."""
+    vendored = Path(__file__).resolve().parents[1] / "oracles"
+    if not (vendored / "xtreme_mock").is_dir():
+        raise FileNotFoundError(f"no oracles at {vendored}")
+    return vendored
 
 
 @pytest.fixture(scope="session")
