@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from orchestrator.store import ResultsStore
+from storage.results import ResultsStore
 
 LANGUAGES = 40
 METRICS = ("f1", "precision", "recall")

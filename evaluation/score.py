@@ -20,10 +20,10 @@ from rich.table import Table
 
 from evaluation import aggregate
 from evaluation.aggregate import BenchmarkSummary, TaskAverage
-from evaluation.errors import UserError
 from evaluation.scorers import get_scorer
 from evaluation.submission import Warn, language_files, load_language
 from evaluation.tasks import Role, TaskSpec, get_task, suggest, task_names
+from storage.errors import UserError
 
 
 def _task_dirs(root: Path) -> dict[str, Path]:

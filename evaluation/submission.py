@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation.errors import UserError
 from evaluation.tasks import TaskSpec, suggest
+from storage.errors import UserError
 
 Warn = Callable[[str], None]
 _FILE_NAME = re.compile(r"test-(?P<lang>[^.]+)\.(?P<ext>.+)")

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 
 STORAGE = click.option("--storage", help="Override the spec's storage (path, s3://, gs://).")
 NAME = click.option("--name", help="Override the spec's sweep name.")

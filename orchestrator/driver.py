@@ -19,14 +19,15 @@ from rich.console import Console
 
 from orchestrator import guard, raycluster
 from orchestrator.grid import Cell, digest, expand
-from orchestrator.jobs import build_jobs, join_uri, sweep_root
+from orchestrator.jobs import build_jobs
 from orchestrator.lease import Lease
 from orchestrator.ledger import Ledger
 from orchestrator.plan import longest_first, plan, wall_seconds
 from orchestrator.progress import Progress, lines_from_states
 from orchestrator.spec import SweepSpec
-from orchestrator.storage import Storage, resolve_storage
-from orchestrator.store import ResultsStore
+from storage.files import Storage, join, resolve_storage
+from storage.layout import SweepLayout
+from storage.results import ResultsStore
 from trainers.cell import CellJob
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def run_sweep(
     cells = expand(spec)
     ledger = Ledger(spec.storage, spec.name)
     with Lease(spec.storage, spec.name):
-        guard.check_or_record(storage, spec)
+        guard.check_or_record(SweepLayout.of(spec.storage, spec.name), spec)
         prepare_data(spec, console)
         reconcile(ledger, ResultsStore(spec.storage, spec.name), console)
         remaining = [c for c in cells if _status(ledger, c) != "done"]
@@ -140,7 +141,8 @@ def _fit(
         raycluster.require_shared_storage(
             storage.root if storage.is_local else None, shape, storage.uri
         )
-        jobs = build_jobs(spec, storage, cells)
+        layout = SweepLayout.of(spec.storage, spec.name)
+        jobs = build_jobs(spec, layout, cells)
         trainable = tune.with_resources(
             tune.with_parameters(
                 run_trial,
@@ -151,7 +153,7 @@ def _fit(
             ),
             lambda config: trial_resources(jobs[config["trial_key"]], spec),
         )
-        tuner = make_tuner(spec, storage, trainable, jobs, concurrency(spec, jobs, shape))
+        tuner = make_tuner(spec, layout, trainable, jobs, concurrency(spec, jobs, shape))
         labels = {c.trial_key: c.label for c in cells}
         with Progress(lambda: lines_from_states(labels, _display_states(ledger, cells))):
             tuner.fit()
@@ -226,7 +228,7 @@ def concurrency(spec: SweepSpec, jobs: dict[str, CellJob], shape: Any) -> int:
 
 def make_tuner(
     spec: SweepSpec,
-    storage: Storage,
+    layout: SweepLayout,
     trainable: Any,
     jobs: dict[str, CellJob],
     max_concurrent: int,
@@ -242,8 +244,8 @@ def make_tuner(
     plans = plan(spec)
     keys = [c.trial_key for c in longest_first(spec, plans)]
     name = f"tune-{digest(sorted(keys), 8)}"
-    path = tune_storage(spec, storage)
-    exp = join_uri(path, name)
+    path = layout.tune
+    exp = join(path, name)
     if tune.Tuner.can_restore(exp):
         return tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
     gangs = {k: job_gang(jobs[k]) for k in keys}
@@ -270,7 +272,3 @@ def job_gang(job: CellJob) -> Gang:
     return scheduling.cell_gang(
         res.workers, res.cpus_per_worker, res.gpus_per_worker, res.distributed
     )
-
-
-def tune_storage(spec: SweepSpec, storage: Storage) -> str:
-    return join_uri(sweep_root(storage, spec), "tune")

@@ -40,12 +40,6 @@ class Cell:
     def label(self) -> str:
         return f"{self.model}/{self.intermediate_task}/{self.seed}"
 
-    def cell_path(self, sweep_root: str) -> str:
-        return f"{sweep_root}/cells/{self.trial_key}"
-
-    def phase2_path(self, sweep_root: str) -> str:
-        return f"{sweep_root}/phase2/{self.phase2_key}"
-
 
 def model_identity(entry: ModelEntry) -> dict[str, Any]:
     """What about a model changes results (not its resources)."""

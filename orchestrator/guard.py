@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from evaluation.errors import UserError
 from orchestrator.grid import result_config
 from orchestrator.spec import SweepSpec
-from orchestrator.storage import Storage
-
-FILE = "sweep.json"
+from storage.errors import UserError
+from storage.files import resolve_storage
+from storage.layout import SweepLayout
 
 
 def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
@@ -35,9 +34,10 @@ def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [path or "(top level)"]
 
 
-def check_or_record(storage: Storage, spec: SweepSpec) -> None:
+def check_or_record(layout: SweepLayout, spec: SweepSpec) -> None:
     """Publish the sweep's config on first use; refuse a result-affecting change later."""
-    path = storage.path(spec.name, FILE)
+    storage = resolve_storage(layout.config)
+    path = storage.root
     current = json.loads(json.dumps(result_config(spec)))
     payload = json.dumps({"sweep": spec.name, "config": current}, sort_keys=True, indent=1)
     if storage.publish(path, payload.encode(), create_only=True):

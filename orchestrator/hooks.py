@@ -16,7 +16,7 @@ from typing import Any
 from evaluation.tasks import get_task
 from orchestrator import metrics
 from orchestrator.ledger import Ledger
-from orchestrator.store import ResultsStore
+from storage.results import ResultsStore
 from trainers.cell import CellJob
 
 PAUSE_ENV = "XSTILTS_TEST_PAUSE_AT"  # test-only: "<point>" or "<point>:<n>" (nth time)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orchestrator.grid import Cell, model_entries, phase2_tasks
 from orchestrator.spec import SweepSpec
-from orchestrator.storage import Storage
+from storage.layout import SweepLayout
 from trainers.cell import CellJob
 from trainers.ladder import ModelEntry, get_model
 
@@ -15,27 +15,6 @@ from trainers.ladder import ModelEntry, get_model
 def absolute(path: str | None) -> str | None:
     """Trials run in other working directories: every local path must be absolute."""
     return None if path is None else str(Path(path).expanduser().resolve())
-
-
-def sweep_root(storage: Storage, spec: SweepSpec) -> str:
-    """The sweep's root as a URI (object stores) or an absolute local path."""
-    if storage.is_local:
-        return storage.path(spec.name)
-    base = spec.storage.split("?", 1)
-    query = f"?{base[1]}" if len(base) == 2 else ""
-    return f"{base[0].rstrip('/')}/{spec.name}" + query
-
-
-def join_uri(root: str, *parts: str) -> str:
-    base, _, query = root.partition("?")
-    return "/".join([base, *parts]) + (f"?{query}" if query else "")
-
-
-def local_cache(storage: Storage, spec: SweepSpec) -> str:
-    """Tokenizers and tokenised features: under the sweep when it is local, else on the node."""
-    if storage.is_local:
-        return storage.path(spec.name, "cache")
-    return str(Path("~/.cache/xstilts").expanduser() / spec.name)
 
 
 def resolved_model(spec: SweepSpec, name: str, entries: dict[str, ModelEntry]) -> ModelEntry:
@@ -47,8 +26,7 @@ def resolved_model(spec: SweepSpec, name: str, entries: dict[str, ModelEntry]) -
     return dataclasses.replace(entry, resources=entry.resources.overridden(override.model_dump()))
 
 
-def build_jobs(spec: SweepSpec, storage: Storage, cells: list[Cell]) -> dict[str, CellJob]:
-    root = sweep_root(storage, spec)
+def build_jobs(spec: SweepSpec, layout: SweepLayout, cells: list[Cell]) -> dict[str, CellJob]:
     entries = model_entries(spec)
     caps = spec.data.max_examples
     failing = set(spec.testing.fail_cells)
@@ -72,12 +50,12 @@ def build_jobs(spec: SweepSpec, storage: Storage, cells: list[Cell]) -> dict[str
             max_train=caps.train,
             max_dev=caps.dev,
             max_eval=caps.eval,
-            phase2_dir=join_uri(root, "phase2", cell.phase2_key),
-            cell_dir=join_uri(root, "cells", cell.trial_key),
-            cache_dir=local_cache(storage, spec),
+            phase2_dir=layout.phase2(cell.phase2_key),
+            cell_dir=layout.cell(cell.trial_key),
+            cache_dir=layout.cache,
             attempt=0,
             fail=cell.label in failing,
-            train_storage=join_uri(root, "train"),
+            train_storage=layout.train,
             max_failures=spec.scheduling.max_failures,
         )
     return jobs

@@ -32,8 +32,9 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from types import TracebackType
 
-from evaluation.errors import UserError
-from orchestrator.storage import Storage, check_name, resolve_storage
+from storage.errors import UserError
+from storage.files import Storage, check_name, resolve_storage
+from storage.layout import SweepLayout
 
 log = logging.getLogger(__name__)
 _RECORD_RE = re.compile(r"gen-(\d{9})\.json")
@@ -74,8 +75,8 @@ class Lease:
         settle_s: float = 1.0,
     ) -> None:
         self.sweep = check_name("sweep name", sweep)
-        self.storage: Storage = resolve_storage(storage_uri)
-        self.directory = self.storage.path(sweep, "lease")
+        self.storage: Storage = resolve_storage(SweepLayout.of(storage_uri, sweep).lease)
+        self.directory = self.storage.root
         self.ttl_s = ttl_s
         self.heartbeat_s = heartbeat_s if heartbeat_s is not None else ttl_s / 6
         self.settle_s = settle_s
@@ -188,13 +189,13 @@ class Lease:
                 self.storage.delete(self._path(number))
 
     def _path(self, generation: int) -> str:
-        return self.storage.path(self.sweep, "lease", f"gen-{generation:09d}.json")
+        return self.storage.path(f"gen-{generation:09d}.json")
 
 
 def live_holder(storage_uri: str, sweep: str) -> Holder | None:
     """The run holding the sweep's lease now, or None when no live run holds it."""
-    storage = resolve_storage(storage_uri)
-    current = _latest(storage, storage.path(check_name("sweep name", sweep), "lease"))
+    storage = resolve_storage(SweepLayout.of(storage_uri, sweep).lease)
+    current = _latest(storage, storage.root)
     if current is None or current.is_stale(time.time()):
         return None
     return current

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from evaluation.errors import UserError
-from orchestrator.storage import Storage, check_name, resolve_storage
+from storage.errors import UserError
+from storage.files import Storage, check_name, resolve_storage
+from storage.layout import SweepLayout
 
 LEDGER_VERSION = 1
 _CAUSE_CHARS = 300
@@ -74,8 +75,8 @@ class Ledger:
 
     def __init__(self, storage_uri: str, sweep: str) -> None:
         self.sweep = check_name("sweep name", sweep)
-        self.storage: Storage = resolve_storage(storage_uri)
-        self.directory = self.storage.path(sweep, "ledger")
+        self.storage: Storage = resolve_storage(SweepLayout.of(storage_uri, sweep).ledger)
+        self.directory = self.storage.root
 
     def begin_attempt(self, trial_key: str) -> int:
         """Count a new attempt of the cell and return its number (0 for the first)."""
@@ -137,7 +138,7 @@ class Ledger:
         return {state.trial_key: state for state in states}
 
     def _path(self, trial_key: str) -> str:
-        return self.storage.path(self.sweep, "ledger", check_name("trial key", trial_key) + ".json")
+        return self.storage.path(check_name("trial key", trial_key) + ".json")
 
     def _update(self, trial_key: str, change: Callable[[CellState], CellState]) -> None:
         state = replace(change(self.cell_state(trial_key)), updated_at=_now())

@@ -13,8 +13,8 @@ from orchestrator.spec import SweepSpec
 
 def done_counts(spec: SweepSpec) -> dict[str, int]:
     """Target tasks scored per trial key, from the ledger; {} for a sweep never run."""
-    from evaluation.errors import UserError
     from orchestrator.ledger import Ledger
+    from storage.errors import UserError
 
     try:
         states = Ledger(spec.storage, spec.name).all_states()

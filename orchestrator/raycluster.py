@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 from rich.console import Console
 
 from orchestrator.spec import SweepSpec
-from orchestrator.storage import resolve_storage
+from storage.files import resolve_storage
+from storage.layout import SweepLayout
 
 
 def is_synthetic(spec: SweepSpec) -> bool:
@@ -20,22 +21,19 @@ def is_synthetic(spec: SweepSpec) -> bool:
 
 
 def default_out(spec: SweepSpec) -> Path:
-    storage = resolve_storage(spec.storage)
-    if storage.is_local:
-        return Path(storage.path(spec.name, "report"))
-    return Path(f"xstilts-report-{spec.name}").resolve()
+    return Path(SweepLayout.of(spec.storage, spec.name).report)
 
 
 def make_report(spec: SweepSpec, out: Path | None) -> Path:
     from evaluation.report import write_report
 
-    storage = resolve_storage(spec.storage)
+    storage = resolve_storage(SweepLayout.of(spec.storage, spec.name).results)
     out_dir = (out or default_out(spec)).resolve()
     console = Console()
     with console.status(f"analysing sweep {spec.name!r}"):
         paths = write_report(
             None if storage.is_local else storage.fs,
-            storage.path(spec.name, "results"),
+            storage.root,
             spec.name,
             out_dir,
             synthetic=is_synthetic(spec),

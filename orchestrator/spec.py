@@ -23,9 +23,9 @@ from pydantic import (
 )
 
 from evaluation.data.multitask import PHANG_TASKS
-from evaluation.errors import UserError
 from evaluation.tasks import Format, Role, get_task, suggest, task_names
 from orchestrator.spec_checks import cross_check, format_errors
+from storage.errors import UserError
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 PSEUDO_TASKS = ("none", "multitask")

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-from evaluation.errors import UserError
 from orchestrator.grid import expand
 from orchestrator.lease import live_holder
 from orchestrator.ledger import Ledger
 from orchestrator.spec import SweepSpec
-from orchestrator.store import SCHEMA, ResultsStore
+from storage.errors import UserError
+from storage.results import Reading, ResultsStore
+from storage.schema import SCHEMA
 
 
 def show_status(spec: SweepSpec) -> dict[str, int]:
@@ -45,9 +47,22 @@ def show_status(spec: SweepSpec) -> dict[str, int]:
     holder = live_holder(spec.storage, spec.name)
     console.print(
         ", ".join(f"{n} {k}" for k, n in counts.items())
-        + (f" — run in progress: {holder.describe(__import__('time').time())}" if holder else "")
+        + (f" — run in progress: {holder.describe(time.time())}" if holder else "")
     )
+    report_problems(ResultsStore(spec.storage, spec.name).reading())
     return counts
+
+
+def report_problems(reading: Reading) -> None:
+    """Conflicts, unreadable fragments and stray files, one line each on stderr."""
+    lines = reading.problems()
+    if not lines:
+        return
+    err = Console(stderr=True, highlight=False)
+    for line in lines[:20]:
+        err.print(f"results store: {line}", markup=False)
+    if len(lines) > 20:
+        err.print(f"results store: ... and {len(lines) - 20} more", markup=False)
 
 
 def parse_where(items: tuple[str, ...]) -> dict[str, str]:
@@ -71,7 +86,10 @@ def filter_rows(table: pa.Table, where: dict[str, str]) -> pa.Table:
 
 
 def show_results(spec: SweepSpec, fmt: str, where: tuple[str, ...], out: Path | None) -> None:
-    table = filter_rows(ResultsStore(spec.storage, spec.name).read(), parse_where(where))
+    wanted = parse_where(where)
+    reading = ResultsStore(spec.storage, spec.name).reading()
+    report_problems(reading)
+    table = filter_rows(reading.rows, wanted)
     if fmt == "parquet":
         if out is None:
             raise UserError("--format parquet needs --out FILE")

@@ -13,7 +13,7 @@ from typing import Any
 from orchestrator import metrics
 from orchestrator.hooks import StoreHooks
 from orchestrator.ledger import Ledger
-from orchestrator.store import ResultsStore
+from storage.results import ResultsStore
 from trainers.cell import CellJob, run_cell
 
 

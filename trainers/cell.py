@@ -34,11 +34,12 @@ import torch
 
 from evaluation.data.examples import Entity
 from evaluation.data.loaders import entity_pool
-from evaluation.errors import UserError
 from evaluation.predict import Row, evaluate, evaluate_dual, evaluate_retrieval
 from evaluation.tasks import Format, TaskSpec, get_task
-from trainers.celldata import DataAccess, derive_seed, join
-from trainers.checkpoint import CheckpointStore, Resume, fetch_dir, is_remote, publish_dir
+from storage.errors import UserError
+from storage.files import fetch_dir, is_remote, join, publish_dir
+from trainers.celldata import DataAccess, derive_seed
+from trainers.checkpoint import CheckpointStore, Resume
 from trainers.dual import dual_encoder
 from trainers.heads import head_for, num_labels
 from trainers.ladder import ModelEntry

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evaluation.data.loaders import load_examples, task_labels
-from evaluation.errors import UserError
 from evaluation.tasks import TaskSpec
+from storage.errors import UserError
 from trainers.tokenizer import corpus_from_dir, dir_digest
 
 
@@ -19,13 +19,6 @@ def derive_seed(seed: int, *names: str) -> int:
     """A seed for one purpose of a cell: a pure function of the job seed and names."""
     text = "/".join((str(seed), *names))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
-
-
-def join(base: str, *parts: str) -> str:
-    """A child of a directory given as an absolute path or a URI (query options kept last:
-    ``s3://b/p?endpoint_override=h`` + ``x`` is ``s3://b/p/x?endpoint_override=h``)."""
-    path, sep, query = base.partition("?")
-    return "/".join([path.rstrip("/"), *parts]) + sep + query
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from trainers.celldata import join
-from trainers.checkpoint import Resume, fetch_dir
+from storage.files import fetch_dir, join
+from trainers.checkpoint import Resume
 from trainers.loop import StepCallback, TrainSpec, total_steps, train
 from trainers.models import Pretrained, load_dir
 from trainers.taskmodel import TaskModel

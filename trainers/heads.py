@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from evaluation.errors import UserError
 from evaluation.tasks import Format, TaskSpec
+from storage.errors import UserError
 
 Feature = dict[str, Any]
 Batch = dict[str, Tensor]

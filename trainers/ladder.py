@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
-from evaluation.errors import UserError
 from evaluation.tasks import suggest
+from storage.errors import UserError
 
 Source = Literal["hub", "local_config", "local_dir"]
 

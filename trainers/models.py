@@ -16,7 +16,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, XLMRobertaConfig
 from transformers.utils import logging as hf_logging
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 from trainers.ladder import TINY_MAX_POSITIONS, ModelEntry
 from trainers.tokenizer import local_tokenizer, wrap
 

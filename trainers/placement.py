@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 from trainers.ladder import ModelEntry, Resources
 
 OFFLOAD_BYTES_PER_PARAM = 16

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 from trainers import state as train_state
 from trainers.checkpoint import Resume
 from trainers.heads import Feature

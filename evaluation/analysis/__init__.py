@@ -1,11 +1,12 @@
 """Answer the research question from the results store alone (issue 8).
 
-``analyze(fs, results_path, sweep) -> Analysis`` reads the deduplicated store
-(`store.read_results`), builds complete score blocks (`blocks`), computes every cell's
-statistics with bootstrap intervals and every STILTs effect paired by seed (`stats`), and
-fits the scaling slopes (`scaling`). ``Analysis.summary()`` is the JSON-ready
-``summary.json`` of the issue. The definitions are stated in `DEFINITIONS` and printed in
-the report; `DEFINITIONS_VERSION` changes whenever one of them does.
+``analyze(fs, results_path, sweep) -> Analysis`` reads the deduplicated store (through
+the store's one reader, `storage.results.ResultsStore.reading`), builds complete score
+blocks (`blocks`), computes every cell's statistics with bootstrap intervals and every
+STILTs effect paired by seed (`stats`), and fits the scaling slopes (`scaling`).
+``Analysis.summary()`` is the JSON-ready ``summary.json`` of the issue. The definitions
+are stated in `DEFINITIONS` and printed in the report; `DEFINITIONS_VERSION` changes
+whenever one of them does.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from evaluation.analysis.stats import (
     effect,
     language_draws,
 )
-from evaluation.analysis.store import StoreRows, read_results
 from evaluation.analysis.summary import summary_dict
 from evaluation.tasks import get_task
+from storage.errors import UserError
+from storage.files import Storage, resolve_storage
+from storage.results import Reading, ResultsStore
 
 DEFINITIONS_VERSION = 1
 DEFINITIONS = (
@@ -63,9 +66,7 @@ __all__ = [
     "CellStats",
     "Effect",
     "Scaling",
-    "StoreRows",
     "analyze",
-    "read_results",
 ]
 
 
@@ -122,14 +123,28 @@ def _effects_reason(blocks: list[Block], effects: list[Effect]) -> str | None:
     return "no intermediate task shares a model, target task and seed with `none`"
 
 
+def read_store(fs: pafs.FileSystem | None, results_path: str | Path, sweep: str) -> Reading:
+    """The rows the analysis needs, through the store's one deduplicating reader."""
+    directory = str(results_path).rstrip("/")
+    storage = resolve_storage(directory) if fs is None else Storage(fs, directory, directory)
+    reading = ResultsStore.at(storage, sweep).reading(wanted_rows())
+    where = storage.display(storage.root)
+    if not reading.n_fragments:
+        raise UserError(f"the results store at {where} holds no fragments for sweep {sweep!r}")
+    if not reading.target_tasks:
+        raise UserError(f"the results store at {where} holds no rows for sweep {sweep!r}")
+    return reading
+
+
 def analyze(fs: pafs.FileSystem | None, results_path: str | Path, sweep: str) -> Analysis:
     """Every statistic of issue 8 for `sweep`, from the results store at `results_path`.
 
     `fs` is a `pyarrow.fs` filesystem (the orchestrator's resolved storage), or None for a
     local directory. Raises `UserError` when the store holds no rows for the sweep.
     """
-    store = read_results(fs, results_path, sweep, wanted_rows())
-    found = build_blocks(store.rows, store.target_tasks)
+    reading = read_store(fs, results_path, sweep)
+    rows = reading.rows.to_pandas(strings_to_categorical=True)
+    found = build_blocks(rows, reading.target_tasks)
     computed = []
     for target in found.languages:
         blocks = [b for b in found.blocks if b.target_task == target]
@@ -144,7 +159,7 @@ def analyze(fs: pafs.FileSystem | None, results_path: str | Path, sweep: str) ->
         scaling=scaling(headline),
         languages=found.languages,
         missing=found.missing,
-        conflicts=store.conflicts,
-        notes=found.notes,
+        conflicts=[c.as_dict() for c in reading.conflicts],
+        notes=found.notes + reading.file_problems(),
         effects_reason=_effects_reason(found.blocks, effects),
     )

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation.analysis.bootstrap import Array
-from evaluation.errors import UserError
 from evaluation.tasks import Role, all_tasks, get_task
+from storage.errors import UserError
 
 QA_SECONDARY = "exact_match"
 

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from evaluation.analysis.blocks import reported_metrics
 from evaluation.analysis.bootstrap import rng_for
-from evaluation.analysis.store import SCHEMA
 from evaluation.tasks import get_task
+from storage.results import ResultsStore
+from storage.schema import SCHEMA
 
 _METRIC_OFFSET = {"exact_match": -8.0, "precision": 1.0, "recall": -1.0}
 
@@ -119,13 +119,15 @@ def rows_table(
 
 
 def write_fragment(results: Path, table: pa.Table) -> Path:
-    """Publish one fragment the way the store does: a temporary, then a rename."""
+    """Publish one fragment of one cell through the store's own writer."""
     first = table.slice(0, 1).to_pylist()[0]
-    name = f"{first['trial_key']}-{first['target_task']}-a{first['attempt']}.parquet"
-    results.mkdir(parents=True, exist_ok=True)
-    tmp = results / f".{name}.tmp"
-    pq.write_table(table, tmp)
-    tmp.rename(results / name)
+    store = ResultsStore.at(str(results), first["sweep"])
+    name = store.write_rows(
+        table,
+        trial_key=first["trial_key"],
+        target_task=first["target_task"],
+        attempt=first["attempt"],
+    )
     return results / name
 
 

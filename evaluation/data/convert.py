@@ -30,8 +30,8 @@ from evaluation.data.examples import (
     TaggingExample,
 )
 from evaluation.data.sources import describe
-from evaluation.errors import UserError
 from evaluation.tasks.spec import Format, Source, TaskSpec
+from storage.errors import UserError
 
 Row = dict[str, Any]
 Columns = Mapping[str, str | tuple[str, ...]]

@@ -32,9 +32,9 @@ from evaluation.data.synth import natives
 from evaluation.data.synth.hubrows import RowContext, to_hub
 from evaluation.data.synth.kinds import draw, kind_of, row_maker
 from evaluation.data.synth.languages import language
-from evaluation.errors import UserError
 from evaluation.tasks import all_tasks
 from evaluation.tasks.spec import Source, TaskSpec
+from storage.errors import UserError
 
 FIXTURE_VERSION = 1
 METADATA = "metadata.json"

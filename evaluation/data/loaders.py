@@ -14,8 +14,8 @@ from evaluation.data.convert import to_examples
 from evaluation.data.examples import Entity, Example
 from evaluation.data.native import read_entities
 from evaluation.data.sources import SourceKind, read_source
-from evaluation.errors import UserError
 from evaluation.tasks.spec import Source, TaskSpec
+from storage.errors import UserError
 
 Part = Literal["train", "dev", "eval"]
 

@@ -21,7 +21,7 @@ from itertools import accumulate
 from types import MappingProxyType
 from typing import Literal
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 
 PHANG_TASKS = (
     "anli",

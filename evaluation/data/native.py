@@ -23,8 +23,8 @@ import datasets
 
 from evaluation.data.examples import Entity
 from evaluation.data.schemas import schema_for
-from evaluation.errors import UserError
 from evaluation.tasks.spec import Source
+from storage.errors import UserError
 
 FEVER_LABELS = {"SUPPORTS": "entailment", "NOT ENOUGH INFO": "neutral", "REFUTES": "contradiction"}
 ENTITIES = "candidate_set_entities.jsonl"

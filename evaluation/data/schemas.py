@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from datasets import ClassLabel, Features, List, Value
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 
 S = Value("string")
 I32 = Value("int32")

@@ -17,8 +17,8 @@ import datasets
 import pyarrow.parquet as pq
 
 from evaluation.data.native import read as read_native
-from evaluation.errors import UserError
 from evaluation.tasks.spec import Source
+from storage.errors import UserError
 
 SourceKind = Literal["hub", "local"]
 DEFAULT_CONFIG = "default"

@@ -24,10 +24,10 @@ Use ``get_scorer(spec.scorer).score(predictions, golds, language=lang)``.
 
 from __future__ import annotations
 
-from evaluation.errors import UserError
 from evaluation.scorers import accuracy, bucc, mlqa, ranking, seqeval, squad
 from evaluation.scorers.base import ScoreFn, Scorer
 from evaluation.tasks import suggest
+from storage.errors import UserError
 
 __all__ = ["ScoreFn", "Scorer", "get_scorer", "register", "scorer_names"]
 

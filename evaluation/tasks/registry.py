@@ -7,8 +7,8 @@ import importlib
 import pkgutil
 from collections.abc import Iterable
 
-from evaluation.errors import UserError
 from evaluation.tasks.spec import Role, TaskSpec
+from storage.errors import UserError
 
 _TASKS: dict[str, TaskSpec] = {}
 _loaded = False

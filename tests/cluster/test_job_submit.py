@@ -45,7 +45,7 @@ import pytest
 from evaluation.data.fixtures import write_fixtures
 from evaluation.tasks import get_task
 from orchestrator.ledger import Ledger
-from orchestrator.store import ResultsStore
+from storage.results import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMIT = ROOT / "cluster" / "submit.sh"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,9 @@ import pytest
 from evaluation.analysis import analyze
 from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.synthetic import Planted, rows_table, write_fragment, write_planted
-from evaluation.errors import UserError
 from evaluation.report import answer_lines
+from storage.errors import UserError
+from storage.results import ResultsStore
 
 SWEEP = "hand"
 LANGS = ("de", "en", "fr")  # three XNLI languages, in the registry's order
@@ -146,10 +146,11 @@ def test_qa_reports_em_beside_f1_and_scales_on_f1(tmp_path: Path) -> None:
 
 def test_conflicting_values_are_reported_not_averaged(tmp_path: Path) -> None:
     _ladder(tmp_path, seeds=(0, 1))
-    later = datetime(2025, 2, 1, tzinfo=UTC)
     table = rows_table(SWEEP, ("m", "none", 0), 10**9, "xnli", [("en", "test", "accuracy", 99.0)])
-    table = table.set_column(13, "written_at", pa.array([later], table.schema.field(13).type))
-    pq.write_table(table, tmp_path / "duplicate-writer.parquet")
+    table = table.set_column(1, "trial_key", pa.array(["otherwriter00001"]))
+    ResultsStore.at(str(tmp_path), SWEEP).write_rows(
+        table, trial_key="otherwriter00001", target_task="xnli", attempt=0
+    )
     summary = analyze(None, tmp_path, SWEEP).summary()
     (conflict,) = summary["conflicts"]
     assert (conflict["model"], conflict["language"]) == ("m", "en")

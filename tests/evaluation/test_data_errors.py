@@ -18,9 +18,9 @@ import datasets
 from evaluation.data.fixtures import build_datasets, write_fixtures
 from evaluation.data.loaders import load_examples
 from evaluation.data.sources import config_dir
-from evaluation.errors import UserError
 from evaluation.tasks import get_task
 from evaluation.tasks.spec import Source
+from storage.errors import UserError
 
 XNLI_DE = ("facebook/xnli", "de", "test")
 

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from evaluation.data.multitask import PHANG_TASKS, MultitaskSampler
-from evaluation.errors import UserError
 from evaluation.tasks import task_names
+from storage.errors import UserError
 
 SIZES = dict(
     zip(

@@ -22,8 +22,8 @@ from evaluation.data.fixtures import (
 )
 from evaluation.data.loaders import load_examples
 from evaluation.data.synth.languages import language
-from evaluation.errors import UserError
 from evaluation.tasks import all_tasks, get_task
+from storage.errors import UserError
 
 N = 12
 SMALL = ("xnli", "xquad", "ccg", "mewslix")

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from evaluation.analysis.synthetic import Planted, write_planted
-from evaluation.errors import UserError
 from evaluation.plots import PANEL_HEIGHT_PX, WIDTH_PX, heatmap_height_px, panel_grid
 from evaluation.report import ReportPaths, answer_lines, write_report
+from storage.errors import UserError
 
 PLAN = Planted(
     models={"xs": 10**8, "m": 10**9, "l": 10**10},

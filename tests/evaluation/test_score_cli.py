@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.errors import UserError
 from evaluation.score import run
+from storage.errors import UserError
 
 
 def xstilts() -> str:

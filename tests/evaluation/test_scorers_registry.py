@@ -2,10 +2,10 @@
 
 import pytest
 
-from evaluation.errors import UserError
 from evaluation.scorers import Scorer, get_scorer, register, scorer_names
 from evaluation.scorers.accuracy import score as accuracy_score
 from evaluation.tasks import all_tasks
+from storage.errors import UserError
 
 FAMILIES = {"accuracy", "seqeval", "squad", "mlqa", "bucc", "tatoeba", "mewslix", "lareqa"}
 

@@ -7,6 +7,7 @@ import sys
 
 from orchestrator.grid import expand, result_config
 from orchestrator.spec import SweepSpec, load_spec
+from storage.layout import SweepLayout
 
 # Computed once from the built-in quickstart spec; a change here means every existing
 # sweep's keys change, so it must be deliberate (bump KEY_VERSION and say so).
@@ -80,8 +81,11 @@ def test_cells_are_scheduled_largest_model_first() -> None:
 
 def test_paths_are_pure_functions_of_keys() -> None:
     cell = expand(load_spec("quickstart"))[0]
-    assert cell.cell_path("s3://b/sweep") == f"s3://b/sweep/cells/{cell.trial_key}"
-    assert cell.phase2_path("/r/sweep") == f"/r/sweep/phase2/{cell.phase2_key}"
+    s3 = SweepLayout.of("s3://b/p?endpoint_override=127.0.0.1:1&scheme=http", "sweep")
+    query = "?endpoint_override=127.0.0.1:1&scheme=http"
+    assert s3.cell(cell.trial_key) == f"s3://b/p/sweep/cells/{cell.trial_key}{query}"
+    local = SweepLayout.of("/r", "sweep")
+    assert local.phase2(cell.phase2_key, "final") == f"/r/sweep/phase2/{cell.phase2_key}/final"
 
 
 def test_result_config_lists_fields_for_change_detection() -> None:
@@ -95,8 +99,8 @@ def test_result_config_lists_fields_for_change_detection() -> None:
 def test_local_storage_is_refused_on_a_cluster_spanning_hosts(tmp_path) -> None:
     import pytest
 
-    from evaluation.errors import UserError
     from orchestrator.raycluster import ClusterShape, mount_type, require_shared_storage
+    from storage.errors import UserError
 
     one_host = ClusterShape(3, 4, 0, (0, 0, 0), {}, frozenset({"127.0.0.1"}))
     two_hosts = ClusterShape(2, 4, 0, (0, 0), {}, frozenset({"10.0.0.1", "10.0.0.2"}))
@@ -114,15 +118,14 @@ def test_concurrency_never_exceeds_what_the_cluster_can_gang_schedule(tmp_path) 
     from orchestrator.driver import concurrency
     from orchestrator.jobs import build_jobs
     from orchestrator.raycluster import ClusterShape
-    from orchestrator.storage import resolve_storage
 
     spec = load_spec("scaling", storage=str(tmp_path))
-    jobs = build_jobs(spec, resolve_storage(spec.storage), expand(spec))
+    jobs = build_jobs(spec, SweepLayout.of(spec.storage, spec.name), expand(spec))
     cluster = ClusterShape(9, 512, 64, (0,) + (8,) * 8, {}, frozenset({"10.0.0.1"}))
     assert concurrency(spec, jobs, cluster) == 64  # base/large cells need 1 GPU each
     xxl = {k: j for k, j in jobs.items() if j.model.name == "xlmr-xxl"}
     assert concurrency(spec, xxl, cluster) == 8  # 8 GPUs each
     capped = quickstart(scheduling={"max_concurrent_trials": 3, "max_failures": 1})
-    small = build_jobs(capped, resolve_storage(str(tmp_path)), expand(capped))
+    small = build_jobs(capped, SweepLayout.of(str(tmp_path), capped.name), expand(capped))
     two_cpus = ClusterShape(1, 2, 0, (0,), {}, frozenset({"127.0.0.1"}))
     assert concurrency(capped, small, two_cpus) == 2

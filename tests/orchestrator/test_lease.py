@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.errors import UserError
 from orchestrator.lease import Lease, live_holder
-from orchestrator.storage import resolve_storage
+from storage.errors import UserError
+from storage.files import resolve_storage
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.errors import UserError
 from orchestrator.ledger import CellState, Ledger
-from orchestrator.storage import resolve_storage
+from storage.errors import UserError
+from storage.files import resolve_storage
 
 TARGETS = ("xnli", "udpos")
 

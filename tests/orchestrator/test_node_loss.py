@@ -15,7 +15,7 @@ from ray.cluster_utils import Cluster
 from evaluation.data.fixtures import write_fixtures
 from orchestrator.driver import run_sweep
 from orchestrator.spec import validate
-from orchestrator.store import ResultsStore
+from storage.results import ResultsStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

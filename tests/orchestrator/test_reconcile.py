@@ -8,7 +8,7 @@ from rich.console import Console
 
 from orchestrator.driver import reconcile
 from orchestrator.ledger import Ledger
-from orchestrator.store import ResultsStore
+from storage.results import ResultsStore
 
 ROW = {
     "model": "tiny-s", "model_params": 1, "intermediate_task": "none", "seed": 0,

@@ -24,9 +24,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from evaluation.errors import UserError
-from orchestrator.storage import _authorization, resolve_storage
-from orchestrator.store import KEY, SCHEMA, ResultsStore, fragment_name
+from storage.errors import UserError
+from storage.files import _authorization, resolve_storage
+from storage.results import KEY, SCHEMA, ResultsStore, fragment_name
 
 LANGUAGES = ("de", "en", "sw")
 
@@ -310,7 +310,7 @@ def test_a_writer_killed_at_any_instant_leaves_whole_fragments(tmp_path: Path) -
         import itertools, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_store import make_rows
-        from orchestrator.store import ResultsStore
+        from storage.results import ResultsStore
         store = ResultsStore({str(tmp_path)!r}, "sw")
         for i in itertools.count():
             store.write_rows(make_rows(float(i % 100)), trial_key=f"k{{i}}", target_task="xnli",

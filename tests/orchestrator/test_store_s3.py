@@ -50,9 +50,9 @@ from test_store import (
     test_two_sweeps_share_a_root_without_touching,
 )
 
-from evaluation.errors import UserError
-from orchestrator.storage import Storage, resolve_storage
-from orchestrator.store import ResultsStore
+from storage.errors import UserError
+from storage.files import Storage, resolve_storage
+from storage.results import ResultsStore
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import pytest
 from evaluation.data.fixtures import write_fixtures
 from evaluation.tasks import get_task
 from orchestrator.ledger import Ledger
-from orchestrator.store import ResultsStore
+from storage.results import ResultsStore
 
 _spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
 assert _spec is not None and _spec.loader is not None

@@ -8,8 +8,8 @@ import torch
 from conftest import RecordingHooks, cell_job
 from safetensors.torch import load_file
 
-from evaluation.errors import UserError
 from evaluation.tasks import get_task
+from storage.errors import UserError
 from trainers.cell import data_access, phase_model, run_cell
 from trainers.celldata import derive_seed
 from trainers.ladder import LADDER

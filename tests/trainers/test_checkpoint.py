@@ -11,7 +11,7 @@ import pytest
 import torch
 from resume_job import STEPS, outcome, run
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 from trainers.checkpoint import CheckpointStore, Resume
 
 HERE = Path(__file__).parent

@@ -24,7 +24,7 @@ import torch
 from conftest import RecordingHooks, cell_job
 from ray import cloudpickle
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 from trainers import cell
 from trainers.cell import run_cell
 from trainers.distributed import (

@@ -13,7 +13,6 @@ from conftest import HP, RecordingHooks, cell_job
 from evaluation.data.examples import Answer, Entity, MentionExample, QuestionExample, RetrievalPair
 from evaluation.data.loaders import load_examples
 from evaluation.data.retrieval import Candidate
-from evaluation.errors import UserError
 from evaluation.predict import (
     DualEncoder,
     bucc_mining,
@@ -24,6 +23,7 @@ from evaluation.predict import (
 )
 from evaluation.retrieval import BuccSide, bucc_candidates, bucc_threshold
 from evaluation.tasks import Format, get_task
+from storage.errors import UserError
 from trainers.dual import DualHead, candidate_text, dual_encoder, mention_query
 from trainers.heads import HEADS, head_for
 from trainers.ladder import LADDER

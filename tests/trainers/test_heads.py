@@ -12,9 +12,9 @@ from synth_examples import (
     tagging_examples,
 )
 
-from evaluation.errors import UserError
 from evaluation.tasks import Format, get_task
 from evaluation.tasks.spec import Role, TaskSpec
+from storage.errors import UserError
 from trainers.heads import HEADS, head_for, num_labels
 from trainers.loop import TaskData, TrainSpec, train
 from trainers.span import decode as span_decode

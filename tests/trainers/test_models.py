@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 from trainers.ladder import LADDER, get_model
 from trainers.models import build_pretrained, load_dir, save_pretrained
 from trainers.tokenizer import local_tokenizer

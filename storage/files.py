@@ -8,9 +8,12 @@ Credentials never come from a URI or a spec: S3 uses the standard AWS chain
 instance metadata), GCS the Google default credentials. No message or log line names them.
 
 API:
-    ``resolve_storage(uri) -> Storage``; ``Storage.path(*parts)``,
+    ``resolve_storage(uri) -> Storage``; ``Storage.path(*parts)``, ``Storage.uri_of(path)``,
     ``Storage.publish(path, data, create_only=False) -> bool``, ``Storage.read_bytes(path)``,
-    ``Storage.list_files(directory)``, ``Storage.delete(path)``, ``Storage.display(path)``.
+    ``Storage.list_files(directory)``, ``Storage.delete(path)``, ``Storage.display(path)``;
+    ``join(uri, *parts)`` (the one join of paths and URIs, query options kept last);
+    ``publish_dir(local, uri)`` / ``fetch_dir(uri, local)`` for whole directories
+    (checkpoints, encoders, predictions); ``is_remote(uri)``.
 
 Publishing is atomic: locally a temporary file (``.<name>.<hex>.tmp``, hidden from every
 reader) is fsynced and then renamed over the target; on an object store the object is one
@@ -33,15 +36,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http.client import HTTPConnection, HTTPSConnection
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pyarrow.fs as pafs
 
-from evaluation.errors import UserError
+from storage.errors import UserError
 
 SAFE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _OBJECT_OPTIONS = frozenset({"endpoint_override", "scheme", "region"})
@@ -70,6 +74,26 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
+class Fence(Protocol):
+    """Called before every write: raises `UserError` once this run may no longer write
+    (another run took the sweep over). `orchestrator.lease.LeaseFence` is the one in use."""
+
+    def __call__(self) -> None: ...
+
+
+def is_remote(uri: str) -> bool:
+    """Whether `uri` names an object store (``s3://``, ``gs://``) rather than a local path."""
+    return "://" in uri and not uri.startswith("file://")
+
+
+def join(base: str, *parts: str) -> str:
+    """A child of a directory given as a path or a URI, query options kept last:
+    ``s3://b/p?endpoint_override=h`` + ``x`` is ``s3://b/p/x?endpoint_override=h``."""
+    path, sep, query = base.partition("?")
+    head = [path.rstrip("/")] if path else []
+    return "/".join([*head, *parts]) + sep + query
+
+
 def is_temporary(name: str) -> bool:
     """Names that readers skip: in-flight temporaries and hidden files."""
     return name.startswith((".", "_")) or name.endswith(".tmp")
@@ -83,6 +107,12 @@ class Storage:
     root: str
     uri: str
     s3: S3Target | None = None
+    query: str = ""  # object-store options of the URI it was resolved from (no secrets)
+    fence: Fence | None = None  # checked before every write and delete
+
+    def fenced(self, fence: Fence | None) -> Storage:
+        """The same storage, with every write and delete checked by `fence` first."""
+        return replace(self, fence=fence)
 
     @property
     def is_local(self) -> bool:
@@ -94,7 +124,14 @@ class Storage:
         return self.is_local or (self.s3 is not None and _env_credentials() is not None)
 
     def path(self, *parts: str) -> str:
-        return "/".join([self.root, *parts]) if self.root else "/".join(parts)
+        return join(self.root, *parts)
+
+    def uri_of(self, path: str) -> str:
+        """`path` inside this filesystem as a URI `resolve_storage` takes back (options kept)."""
+        if self.is_local:
+            return path
+        scheme = self.uri.split("://", 1)[0]
+        return f"{scheme}://{path}" + (f"?{self.query}" if self.query else "")
 
     def display(self, path: str) -> str:
         """The user-facing form of `path` (``s3://bucket/key`` or a local path)."""
@@ -109,6 +146,8 @@ class Storage:
         Returns False only when `create_only` is set and `path` already existed (it is
         then left untouched); True when this call wrote it.
         """
+        if self.fence is not None:
+            self.fence()
         with _storage_errors(self, "write", path):
             if self.is_local:
                 return _publish_local(path, data, create_only=create_only)
@@ -142,6 +181,8 @@ class Storage:
 
     def delete(self, path: str) -> None:
         """Delete `path`; a path that is already gone is fine."""
+        if self.fence is not None:
+            self.fence()
         with _storage_errors(self, "delete", path):
             try:
                 self.fs.delete_file(path)
@@ -153,8 +194,13 @@ class Storage:
         self.list_files(self.root)
 
 
-def resolve_storage(uri: str) -> Storage:
-    """Resolve a storage URI; raise `UserError` for an unsupported or unsafe one."""
+def resolve_storage(uri: str, fence: Fence | None = None) -> Storage:
+    """Resolve a storage URI; raise `UserError` for an unsupported or unsafe one. With a
+    `fence`, every write and delete through the result is checked by it first."""
+    return _resolve(uri).fenced(fence)
+
+
+def _resolve(uri: str) -> Storage:
     text = uri.strip()
     if not text:
         raise UserError("storage is empty: give a path, s3://bucket/prefix or gs://bucket/prefix")
@@ -175,7 +221,7 @@ def resolve_storage(uri: str) -> Storage:
     root = f"{bucket}/{prefix}" if prefix else bucket
     shown = f"{parts.scheme}://{root}"
     if parts.scheme == "gs":
-        return Storage(_gcs(options, shown), root, shown)
+        return Storage(_gcs(options, shown), root, shown, query=parts.query)
     target = _s3_target(bucket, options)
     fs = pafs.S3FileSystem(
         region=target.region,
@@ -185,7 +231,7 @@ def resolve_storage(uri: str) -> Storage:
         request_timeout=30,
         retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
     )
-    return Storage(fs, root, shown, target)
+    return Storage(fs, root, shown, target, query=parts.query)
 
 
 def _query_options(query: str, scheme: str) -> dict[str, str]:
@@ -380,3 +426,41 @@ def _authorization(
         f"AWS4-HMAC-SHA256 Credential={access}/{scope}, "
         f"SignedHeaders={signed}, Signature={signature}"
     )
+
+
+# --- whole directories (checkpoints, encoders, predictions) --------------------------
+
+
+def publish_dir(local: str, uri: str, fence: Fence | None = None) -> None:
+    """Move a finished local directory to `uri`: locally one rename into place (atomic);
+    on an object store one upload per file, each visible whole."""
+    storage = resolve_storage(uri, fence)
+    if fence is not None:
+        fence()
+    with _storage_errors(storage, "write", storage.root):
+        if storage.is_local:
+            Path(storage.root).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(local, storage.root)
+            return
+        for name in sorted(os.listdir(local)):
+            with (
+                open(os.path.join(local, name), "rb") as src,
+                storage.fs.open_output_stream(storage.path(name)) as out,
+            ):
+                out.write(src.read())
+
+
+def fetch_dir(uri: str, local: str) -> str:
+    """A local directory holding the files under `uri` (the path itself when local)."""
+    storage = resolve_storage(uri)
+    if storage.is_local:
+        return storage.root
+    os.makedirs(local, exist_ok=True)
+    with _storage_errors(storage, "read", storage.root):
+        for info in storage.fs.get_file_info(pafs.FileSelector(storage.root)):
+            with (
+                storage.fs.open_input_stream(info.path) as src,
+                open(os.path.join(local, info.base_name), "wb") as out,
+            ):
+                out.write(src.read())
+    return local

@@ -1,8 +1,7 @@
 """The one exception type that means "the user gave us something wrong".
 
 The CLI turns it into a one-line message on stderr and exit code 2, with no traceback.
-Every package may raise it; it lives here because `evaluation` is the bottom of the
-dependency order (orchestrator -> trainers -> evaluation).
+Every package may raise it, so it lives on the bottom floor.
 """
 
 

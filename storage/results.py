@@ -1,0 +1,385 @@
+"""The results store: per-language scores as Parquet fragments under ``<sweep>/results/``.
+
+The contract (columns, keys, metric registry) is `storage.schema`. This module holds its
+one writer and its one deduplicating reader; `xstilts results`, `status`, the report and
+the benches all read through `ResultsStore.reading`.
+
+API:
+    ``store = ResultsStore(storage_uri, sweep)`` (or ``ResultsStore.at(results_dir, sweep)``)
+    ``store.write_rows(rows, *, trial_key, target_task, attempt) -> str`` publishes one
+    fragment named ``fragment_name(trial_key, target_task, attempt)`` and returns that name.
+    ``rows`` is a `pyarrow.Table` or a list of dicts holding the per-row columns (model,
+    model_params, intermediate_task, seed, language, split, metric, value, n_examples,
+    task_version); sweep, trial_key, target_task, attempt, written_at and schema_version
+    are filled in here. Publishing is create-only: if that fragment already exists (a re-run
+    after a crash between the write and its ledger entry) it is kept unchanged and its name
+    returned, so a fragment never changes once readers can see it.
+    ``store.reading(wanted=None) -> Reading`` — the deduplicated rows and what the read
+    found wrong; ``store.read()`` — just the rows; ``store.fragments()`` — fragment names.
+
+What the reader reads, and how it deduplicates (the rule, in one place):
+
+- A *fragment* is a file directly under ``results/`` named like `fragment_name` makes.
+  Temporaries (leading ``.`` or ``_``, ``.tmp`` suffix) are in-flight writes and ignored.
+  Any other file is a *stray*: reported, never read. A fragment that cannot be read or
+  whose columns are not `SCHEMA` is *unreadable*: reported by name and skipped, so one bad
+  file never hides the rest (moving it aside makes `run` score that target task again).
+- Within one trial (same `KEY`) the row of the latest attempt wins (ties: newest
+  ``written_at``). Across trials of the same cell (same `RESULT_KEY`: a sweep extended
+  with a target task gives its cells new trial keys) the newest written row wins.
+- A *conflict* is a `RESULT_KEY` whose rows disagree on ``value`` (across attempts or
+  trials): the kept row is the one the rule picks, and every value is reported, never
+  averaged away.
+
+The deduplicated read is one DuckDB window query. DuckDB reads local fragments itself;
+on s3:// and gs:// it scans them through a `pyarrow.dataset` over `pyarrow.fs`. Without
+xstilts: ``pyarrow.dataset.dataset(dir)``, ``pandas.read_parquet(dir)``,
+``polars.read_parquet(dir + "/*.parquet")``, DuckDB ``read_parquet(dir || '/*.parquet')``
+(temporaries are hidden from all four; strays are not).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from storage.errors import UserError
+from storage.files import Storage, check_name, describe_failure, resolve_storage
+from storage.layout import SweepLayout
+from storage.schema import KEY, METRICS, RESULT_KEY, SCHEMA, SCHEMA_VERSION, SPLITS
+
+log = logging.getLogger(__name__)
+
+FRAGMENT_RE = re.compile(
+    r"(?P<trial>[A-Za-z0-9][A-Za-z0-9._-]*)__(?P<task>[A-Za-z0-9._-]+)__a\d{3}\.parquet"
+)
+_FILLED = ("sweep", "trial_key", "target_task", "attempt", "written_at", "schema_version")
+_KEY_SQL = ", ".join(KEY)
+_RESULT_SQL = ", ".join(RESULT_KEY)
+# The rule of the module docstring, as SQL over the table ``scan``.
+DEDUP_SQL = f"""
+WITH in_trial AS (
+  SELECT * FROM scan
+  QUALIFY row_number() OVER (PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) = 1
+)
+SELECT * FROM in_trial
+QUALIFY row_number() OVER (PARTITION BY {_RESULT_SQL} ORDER BY written_at DESC, trial_key DESC) = 1
+ORDER BY {_RESULT_SQL}
+"""
+_CONFLICT_SQL = f"""
+WITH in_trial AS (
+  SELECT *, row_number() OVER (
+    PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) AS in_trial_rank
+  FROM scan
+), ranked AS (
+  SELECT *, row_number() OVER (
+    PARTITION BY {_RESULT_SQL}
+    ORDER BY (in_trial_rank = 1) DESC, written_at DESC, trial_key DESC, attempt DESC) AS rank
+  FROM in_trial
+)
+SELECT {_RESULT_SQL},
+       list(trial_key ORDER BY trial_key, attempt) AS trial_keys,
+       list(attempt ORDER BY trial_key, attempt) AS attempts,
+       list(value ORDER BY trial_key, attempt) AS attempt_values,
+       max(CASE WHEN rank = 1 THEN value END) AS kept
+FROM ranked GROUP BY {_RESULT_SQL} HAVING count(DISTINCT value) > 1 ORDER BY {_RESULT_SQL}
+"""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One result whose rows disagree: ``values[i]`` was written by ``trial_keys[i]``'s
+    attempt ``attempts[i]``; `kept` is the value the deduplicated view holds."""
+
+    key: tuple[str, ...]  # the RESULT_KEY values
+    trial_keys: tuple[str, ...]
+    attempts: tuple[int, ...]
+    values: tuple[float, ...]
+    kept: float
+
+    def __str__(self) -> str:
+        trials = len(set(self.trial_keys))
+        pairs = ", ".join(
+            (f"{t[:8]} " if trials > 1 else "") + f"attempt {a}: {v:g}"
+            for t, a, v in zip(self.trial_keys, self.attempts, self.values, strict=True)
+        )
+        return f"{'/'.join(self.key[1:])}: {pairs} (kept {self.kept:g})"
+
+    def as_dict(self) -> dict[str, object]:
+        entry: dict[str, object] = dict(zip(RESULT_KEY, self.key, strict=True))
+        entry["seed"] = int(self.key[RESULT_KEY.index("seed")])
+        return entry | {
+            "trial_keys": list(self.trial_keys),
+            "attempts": list(self.attempts),
+            "values": list(self.values),
+            "kept": self.kept,
+        }
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One deduplicated read of the store, and everything it found wrong."""
+
+    rows: pa.Table  # the deduplicated view: exactly SCHEMA, sorted by RESULT_KEY
+    conflicts: tuple[Conflict, ...]
+    unreadable: tuple[tuple[str, str], ...]  # (fragment as shown to the user, why)
+    strays: tuple[str, ...]  # files under results/ that are not fragments (not read)
+    n_fragments: int  # fragments read
+    n_rows_read: int  # rows in them, before deduplication
+    target_tasks: tuple[str, ...]  # every target task with rows, wanted or not
+
+    def problems(self) -> list[str]:
+        """One line per thing a reader of the results should know about."""
+        return [f"conflicting values: {c}" for c in self.conflicts] + self.file_problems()
+
+    def file_problems(self) -> list[str]:
+        """One line per unreadable fragment and per stray file."""
+        lines = [f"unreadable fragment skipped: {w} ({why})" for w, why in self.unreadable]
+        return lines + [f"stray file ignored (not a fragment): {w}" for w in self.strays]
+
+
+def fragment_name(trial_key: str, target_task: str, attempt: int) -> str:
+    """The deterministic file name of one (cell, target task, attempt) fragment."""
+    check_name("trial key", trial_key)
+    check_name("target task", target_task)
+    if attempt < 0:
+        raise ValueError(f"attempt must be >= 0, got {attempt}")
+    return f"{trial_key}__{target_task}__a{attempt:03d}.parquet"
+
+
+class ResultsStore:
+    """The deduplicating Parquet store of one sweep."""
+
+    def __init__(self, storage_uri: str, sweep: str) -> None:
+        self.sweep = check_name("sweep name", sweep)
+        self.storage: Storage = resolve_storage(SweepLayout.of(storage_uri, sweep).results)
+        self.directory = self.storage.root
+
+    @classmethod
+    def at(cls, results_dir: str | Storage, sweep: str) -> ResultsStore:
+        """The store whose fragments lie directly in `results_dir` (a path, URI or Storage)."""
+        store = cls.__new__(cls)
+        store.sweep = check_name("sweep name", sweep)
+        store.storage = (
+            results_dir if isinstance(results_dir, Storage) else resolve_storage(results_dir)
+        )
+        store.directory = store.storage.root
+        return store
+
+    def write_rows(
+        self,
+        rows: pa.Table | Iterable[Mapping[str, Any]],
+        *,
+        trial_key: str,
+        target_task: str,
+        attempt: int,
+    ) -> str:
+        """Publish `rows` as one fragment; return its name (see the module docstring)."""
+        name = fragment_name(trial_key, target_task, attempt)
+        filled = {
+            "sweep": self.sweep,
+            "trial_key": trial_key,
+            "target_task": target_task,
+            "attempt": attempt,
+            "written_at": datetime.now(UTC),
+            "schema_version": SCHEMA_VERSION,
+        }
+        table = _to_table(rows, filled)
+        _check_rows(table)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        if not self.storage.publish(
+            self.storage.path(name), sink.getvalue().to_pybytes(), create_only=True
+        ):
+            log.info("fragment %s already published; keeping it", name)
+        return name
+
+    def fragments(self) -> list[str]:
+        """Names of the fragments present (temporaries and strays excluded; not verified)."""
+        return [n for n in self.storage.list_files(self.directory) if FRAGMENT_RE.fullmatch(n)]
+
+    def read(self) -> pa.Table:
+        """The deduplicated rows (see `reading` for what the read found wrong)."""
+        return self.reading().rows
+
+    def reading(self, wanted: Collection[tuple[str, str, str]] | None = None) -> Reading:
+        """The deduplicated view of this sweep's rows, with conflicts, strays and unreadable
+        fragments. `wanted` limits the rows to some (target task, split, metric)."""
+        names = self.storage.list_files(self.directory)
+        fragments = [n for n in names if FRAGMENT_RE.fullmatch(n)]
+        strays = tuple(self.storage.display(self.storage.path(n)) for n in names
+                       if not FRAGMENT_RE.fullmatch(n))  # fmt: skip
+        paths = [self.storage.path(n) for n in fragments]
+        unreadable: list[tuple[str, str]] = []
+        try:
+            tables = self._query(paths, wanted)
+        except _ScanFailed:
+            unreadable = self._diagnose(paths)
+            bad = {path for path, _ in unreadable}
+            paths = [p for p in paths if p not in bad]
+            tables = self._query(paths, wanted)
+        rows, conflicts, n_read, targets = tables
+        return Reading(
+            rows=rows,
+            conflicts=tuple(conflicts),
+            unreadable=tuple((self.storage.display(p), why) for p, why in unreadable),
+            strays=strays,
+            n_fragments=len(paths),
+            n_rows_read=n_read,
+            target_tasks=targets,
+        )
+
+    def _query(
+        self, paths: list[str], wanted: Collection[tuple[str, str, str]] | None
+    ) -> tuple[pa.Table, list[Conflict], int, tuple[str, ...]]:
+        """Deduplicated rows, conflicts, rows read and target tasks of this sweep's rows."""
+        if not paths:
+            return SCHEMA.empty_table(), [], 0, ()
+        with duckdb.connect() as con:
+            con.execute("SET enable_progress_bar = false")
+            try:
+                con.register("fragments", self._source(con, paths))
+                # the sweep name is a checked path component: no quote can occur in it
+                con.execute(
+                    "CREATE TEMP VIEW swept AS "
+                    f"SELECT * FROM fragments WHERE sweep = '{self.sweep}'"
+                )
+                counted = con.execute("SELECT count(*) FROM swept").fetchone()
+                n_read = int(counted[0]) if counted else 0
+                targets = con.execute(
+                    "SELECT DISTINCT target_task FROM swept ORDER BY 1"
+                ).fetchall()
+                con.execute(f"CREATE TEMP VIEW scan AS SELECT * FROM swept {_where(wanted)}")
+                rows = con.sql(DEDUP_SQL).to_arrow_table()
+                found = con.sql(_CONFLICT_SQL).to_arrow_table().to_pylist()
+            except (duckdb.Error, pa.ArrowException, OSError) as exc:
+                raise _ScanFailed(str(exc)) from exc
+        conflicts = [
+            Conflict(
+                key=tuple(str(row[c]) for c in RESULT_KEY),
+                trial_keys=tuple(row["trial_keys"]),
+                attempts=tuple(row["attempts"]),
+                values=tuple(row["attempt_values"]),
+                kept=float(row["kept"]),
+            )
+            for row in found
+        ]
+        table = rows.select(SCHEMA.names).cast(SCHEMA)
+        return table, conflicts, int(n_read), tuple(str(t) for (t,) in targets)
+
+    def _source(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> Any:
+        """Local files through DuckDB's own reader; object stores through `pyarrow.fs`."""
+        if self.storage.is_local:
+            return con.read_parquet(paths, hive_partitioning=False)
+        return ds.dataset(paths, schema=SCHEMA, format="parquet", filesystem=self.storage.fs)
+
+    def _diagnose(self, paths: list[str]) -> list[tuple[str, str]]:
+        """The fragments that cannot be read as `SCHEMA`, each with why; nothing is moved."""
+        bad = []
+        for path in paths:
+            try:
+                with self.storage.fs.open_input_file(path) as source:
+                    found = pq.read_schema(source)
+                    pq.ParquetFile(source).metadata  # noqa: B018 - the footer must parse
+            except pa.ArrowException as exc:
+                bad.append((path, _short(exc)))
+                continue
+            except OSError as exc:
+                raise UserError(describe_failure(self.storage, "read", path, exc)) from exc
+            if not found.equals(SCHEMA.remove_metadata(), check_metadata=False):
+                bad.append((path, "columns differ from the results schema"))
+        if not bad:
+            raise UserError(describe_failure(self.storage, "read", self.directory, OSError(
+                "the fragments could not be scanned together")))  # fmt: skip
+        return bad
+
+
+class _ScanFailed(Exception):
+    """The scan of the fragments failed; `ResultsStore.reading` finds out which one."""
+
+
+def _where(wanted: Collection[tuple[str, str, str]] | None) -> str:
+    if wanted is None:
+        return ""
+    if not wanted:
+        return "WHERE false"
+    combos = ", ".join(
+        "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in combo) + ")"
+        for combo in sorted(wanted)
+    )
+    return f"WHERE (target_task, split, metric) IN ({combos})"
+
+
+def _short(cause: object) -> str:
+    return " ".join(str(cause).split())[:160]
+
+
+def _to_table(rows: pa.Table | Iterable[Mapping[str, Any]], filled: dict[str, Any]) -> pa.Table:
+    columns, count = _columns_of(rows)
+    unknown = sorted(set(columns) - set(SCHEMA.names))
+    if unknown:
+        raise ValueError(f"rows have columns outside the results schema: {', '.join(unknown)}")
+    for name, value in filled.items():
+        given = columns.get(name)
+        if given is not None and name != "written_at" and name != "schema_version":
+            seen = set(given.to_pylist() if isinstance(given, pa.ChunkedArray) else given)
+            if seen - {value}:
+                raise ValueError(
+                    f"rows say {name}={sorted(map(str, seen))}, the write is for {value!r}"
+                )
+        columns[name] = [value] * count
+    missing = [n for n in SCHEMA.names if n not in columns]
+    if missing:
+        raise ValueError(f"rows lack columns of the results schema: {', '.join(missing)}")
+    arrays = [_column(columns[f.name], f.type) for f in SCHEMA]
+    order = [(name, "ascending") for name in ("language", "split", "metric")]
+    return pa.Table.from_arrays(arrays, schema=SCHEMA).sort_by(order)
+
+
+def _columns_of(rows: pa.Table | Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], int]:
+    if isinstance(rows, pa.Table):
+        return {n: rows.column(n) for n in rows.column_names}, rows.num_rows
+    records = list(rows)
+    names = sorted({name for record in records for name in record})
+    return {n: [record.get(n) for record in records] for n in names}, len(records)
+
+
+def _column(values: Any, type_: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    if isinstance(values, pa.ChunkedArray):
+        return values.cast(type_)
+    return pa.array(values, type=type_)
+
+
+def _check_rows(table: pa.Table) -> None:
+    if table.num_rows == 0:
+        raise ValueError("no rows to write: a target task scores at least one language")
+    nulls = [n for n in table.column_names if table.column(n).null_count]
+    if nulls:
+        raise ValueError(f"rows have missing values in: {', '.join(nulls)}")
+    rows = table.select(["language", "split", "metric", "value", "n_examples"]).to_pylist()
+    seen: set[tuple[str, str, str]] = set()
+    for row in rows:
+        key = (row["language"], row["split"], row["metric"])
+        if key in seen:
+            raise ValueError(f"duplicate row for language/split/metric {'/'.join(key)}")
+        seen.add(key)
+        metric = METRICS.get(row["metric"])
+        if row["split"] not in SPLITS or metric is None:
+            raise ValueError(f"unknown split or metric in {'/'.join(key)}")
+        if not (math.isfinite(row["value"]) and metric.low <= row["value"] <= metric.high):
+            raise ValueError(
+                f"value {row['value']} of {'/'.join(key)} is outside {metric.name}'s scale "
+                f"[{metric.low:g}, {metric.high:g}]"
+            )
+        if row["n_examples"] < 0:
+            raise ValueError(f"n_examples of {'/'.join(key)} is negative")
