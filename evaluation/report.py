@@ -95,8 +95,8 @@ def _quality(summary: Mapping[str, Any]) -> list[Section]:
 def _conflict_text(c: Mapping[str, Any]) -> str:
     where = ", ".join(f"{k}={c[k]}" for k in ("model", "intermediate_task", "seed", "target_task"))
     return (
-        f"{where}, {c['language']} {c['split']} {c['metric']}: values {c['values']}, "
-        f"kept {c['kept']} ({c['reason']})"
+        f"{where}, {c['language']} {c['split']} {c['metric']}: values {c['values']} "
+        f"(attempts {c['attempts']}), kept {c['kept']}"
     )
 
 

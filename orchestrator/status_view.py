@@ -60,9 +60,9 @@ def report_problems(reading: Reading) -> None:
         return
     err = Console(stderr=True, highlight=False)
     for line in lines[:20]:
-        err.print(f"results store: {line}", markup=False)
+        err.print(f"results store: {line}", markup=False, soft_wrap=True)
     if len(lines) > 20:
-        err.print(f"results store: ... and {len(lines) - 20} more", markup=False)
+        err.print(f"results store: ... and {len(lines) - 20} more", markup=False, soft_wrap=True)
 
 
 def parse_where(items: tuple[str, ...]) -> dict[str, str]:

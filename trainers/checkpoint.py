@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
 import re
 from enum import StrEnum
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 
 from storage.errors import UserError
-from storage.files import Fence, resolve_storage
+from storage.files import Fence, is_remote, resolve_storage
 
 log = logging.getLogger("trainers")
 
@@ -61,6 +62,8 @@ class CheckpointStore:
     """Checkpoints of one training run under one directory (a path or a URI)."""
 
     def __init__(self, uri: str, fence: Fence | None = None) -> None:
+        if not is_remote(uri) and not os.path.isabs(uri.removeprefix("file://")):
+            raise UserError(f"checkpoint directory {uri!r} is neither absolute nor a URI")
         self.uri = uri
         self.storage = resolve_storage(uri, fence)
         self.root = self.storage.root

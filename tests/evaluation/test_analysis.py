@@ -158,12 +158,16 @@ def test_conflicting_values_are_reported_not_averaged(tmp_path: Path) -> None:
     assert cell(summary, "m", "none")["max"] == pytest.approx((99 + 80) / 2)
 
 
-def test_latest_attempt_wins_without_a_conflict(tmp_path: Path) -> None:
+def test_latest_attempt_wins_and_a_changed_retry_is_reported(tmp_path: Path) -> None:
     _ladder(tmp_path, seeds=(0, 1))
     put(tmp_path, ("m", "none", 0), 10**9, [71, 81, 61], attempt=1)
     summary = analyze(None, tmp_path, SWEEP).summary()
-    assert summary["conflicts"] == []
     assert cell(summary, "m", "none")["mean"] == pytest.approx((71 + 70) / 2)
+    # a retry that scores differently is reported (resources never change results, so a
+    # cell's attempts must agree), and the latest attempt's value is the one kept
+    assert sorted((c["language"], c["values"], c["kept"]) for c in summary["conflicts"]) == [
+        ("de", [70.0, 71.0], 71.0), ("en", [80.0, 81.0], 81.0), ("fr", [60.0, 61.0], 61.0)
+    ]  # fmt: skip
 
 
 def test_partial_sweep_lists_what_is_missing(tmp_path: Path) -> None:

@@ -36,13 +36,15 @@ def storage_uri(tmp_path: Path) -> str:
     return str(tmp_path / "root")
 
 
-def make_rows(value: float = 50.0, languages: tuple[str, ...] = LANGUAGES) -> list[dict[str, Any]]:
+def make_rows(
+    value: float = 50.0, languages: tuple[str, ...] = LANGUAGES, seed: int = 1
+) -> list[dict[str, Any]]:
     return [
         {
             "model": "tiny-s",
             "model_params": 1_000_000,
             "intermediate_task": "mnli",
-            "seed": 1,
+            "seed": seed,
             "language": language,
             "split": "test",
             "metric": metric,
@@ -99,7 +101,7 @@ def test_dedup_keeps_the_latest_attempt(storage_uri: str) -> None:
     for attempt, value in [(0, 50.0), (2, 70.0), (1, 60.0)]:
         store.write_rows(make_rows(value), trial_key="k1", target_task="xnli", attempt=attempt)
     table = store.read()
-    assert table.num_rows == len(make_rows()) == store.row_count()
+    assert table.num_rows == len(make_rows()) == store.reading().n_rows_read // 3
     assert set(table.column("attempt").to_pylist()) == {2}
     assert set(table.column("value").to_pylist()) == {70.0}
     keys = [tuple(row[c] for c in KEY) for row in table.to_pylist()]
@@ -112,20 +114,30 @@ def test_conflicting_values_are_reported(storage_uri: str) -> None:
     changed = make_rows(50.0)
     changed[0]["value"] = 51.5  # de / f1
     store.write_rows(changed, trial_key="k1", target_task="xnli", attempt=1)
-    store.write_rows(make_rows(40.0), trial_key="k2", target_task="xnli", attempt=0)
-    conflicts = store.conflicts()
+    store.write_rows(make_rows(40.0, seed=2), trial_key="k2", target_task="xnli", attempt=0)
+    conflicts = store.reading().conflicts
     assert len(conflicts) == 1
-    assert conflicts[0].key == ("sw", "k1", "xnli", "de", "test", "f1")
+    assert conflicts[0].key == ("sw", "tiny-s", "mnli", "1", "xnli", "de", "test", "f1")
     assert conflicts[0].attempts == (0, 1) and conflicts[0].values == (50.0, 51.5)
-    assert "attempt 0: 50, attempt 1: 51.5" in str(conflicts[0])
+    assert conflicts[0].kept == 51.5
+    assert "attempt 0: 50, attempt 1: 51.5 (kept 51.5)" in str(conflicts[0])
+
+
+def test_a_cell_scored_by_two_trials_keeps_the_newest(storage_uri: str) -> None:
+    store = ResultsStore(storage_uri, "sw")
+    store.write_rows(make_rows(50.0), trial_key="old", target_task="xnli", attempt=3)
+    store.write_rows(make_rows(50.0), trial_key="new", target_task="xnli", attempt=0)
+    reading = store.reading()
+    assert set(reading.rows.column("trial_key").to_pylist()) == {"new"}
+    assert reading.rows.num_rows == len(make_rows()) and reading.conflicts == ()
 
 
 def test_same_values_across_attempts_are_no_conflict(storage_uri: str) -> None:
     store = ResultsStore(storage_uri, "sw")
     for attempt in (0, 1):
         store.write_rows(make_rows(50.0), trial_key="k1", target_task="xnli", attempt=attempt)
-    assert store.conflicts() == []
-    assert store.row_count() == len(make_rows())
+    assert store.reading().conflicts == ()
+    assert store.read().num_rows == len(make_rows())
 
 
 def test_readers_ignore_temporaries(storage_uri: str) -> None:
@@ -146,9 +158,12 @@ def test_corrupted_fragment_is_named_and_kept(storage_uri: str) -> None:
     bad = f"{results_dir(storage_uri)}/k2__xnli__a000.parquet"
     with storage.fs.open_output_stream(bad) as out:
         out.write(b"this is not parquet")
-    with pytest.raises(UserError, match=r"corrupted results fragment .*k2__xnli__a000\.parquet"):
-        store.read()
-    assert "k2__xnli__a000.parquet" in store.fragments()
+    reading = store.reading()
+    ((where, why),) = reading.unreadable
+    assert where.endswith("k2__xnli__a000.parquet") and why
+    assert reading.rows.num_rows == len(make_rows())  # the good fragment is still read
+    assert "k2__xnli__a000.parquet" in store.fragments()  # nothing moved or deleted
+    assert "unreadable fragment skipped" in reading.problems()[0]
 
 
 def test_two_sweeps_share_a_root_without_touching(storage_uri: str) -> None:
@@ -162,7 +177,8 @@ def test_two_sweeps_share_a_root_without_touching(storage_uri: str) -> None:
 def test_empty_store_reads_as_an_empty_table(storage_uri: str) -> None:
     store = ResultsStore(storage_uri, "sw")
     assert store.read().schema.equals(SCHEMA)
-    assert store.read().num_rows == 0 and store.row_count() == 0 and store.conflicts() == []
+    reading = store.reading()
+    assert reading.rows.num_rows == 0 and reading.n_rows_read == 0 and reading.conflicts == ()
 
 
 def test_arrow_table_input(tmp_path: Path) -> None:
@@ -177,8 +193,8 @@ def test_arrow_table_input(tmp_path: Path) -> None:
     [
         ({"metric": "bleu"}, "unknown split or metric"),
         ({"split": "train"}, "unknown split or metric"),
-        ({"value": 0.5e3}, "not on the 0-100 scale"),
-        ({"value": float("nan")}, "not on the 0-100 scale"),
+        ({"value": 0.5e3}, "outside (f1|exact_match)'s scale"),
+        ({"value": float("nan")}, "outside (f1|exact_match)'s scale"),
         ({"trial_key": "other"}, "rows say trial_key"),
         ({"colour": "red"}, "outside the results schema"),
         ({"n_examples": None}, "missing values in: n_examples"),
@@ -313,8 +329,8 @@ def test_a_writer_killed_at_any_instant_leaves_whole_fragments(tmp_path: Path) -
         from storage.results import ResultsStore
         store = ResultsStore({str(tmp_path)!r}, "sw")
         for i in itertools.count():
-            store.write_rows(make_rows(float(i % 100)), trial_key=f"k{{i}}", target_task="xnli",
-                             attempt=0)
+            store.write_rows(make_rows(float(i % 100), seed=i), trial_key=f"k{{i}}",
+                             target_task="xnli", attempt=0)
         """
     )
     writer = subprocess.Popen([sys.executable, "-c", code])
