@@ -16,7 +16,7 @@ from typing import Any
 from orchestrator.grid import result_config
 from orchestrator.spec import SweepSpec
 from storage.errors import UserError
-from storage.files import resolve_storage
+from storage.files import Fence, resolve_storage
 from storage.layout import SweepLayout
 
 
@@ -34,9 +34,9 @@ def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
     return [] if old == new else [path or "(top level)"]
 
 
-def check_or_record(layout: SweepLayout, spec: SweepSpec) -> None:
+def check_or_record(layout: SweepLayout, spec: SweepSpec, fence: Fence | None = None) -> None:
     """Publish the sweep's config on first use; refuse a result-affecting change later."""
-    storage = resolve_storage(layout.config)
+    storage = resolve_storage(layout.config, fence)
     path = storage.root
     current = json.loads(json.dumps(result_config(spec)))
     payload = json.dumps({"sweep": spec.name, "config": current}, sort_keys=True, indent=1)

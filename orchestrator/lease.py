@@ -14,8 +14,12 @@ the winner is decided by reading back after `settle_s`.
 API:
     ``with Lease(storage_uri, sweep):`` ... — raises `UserError` naming the live holder.
     ``Lease.lost`` is True once another run took the lease over (this run stalled past
-    `ttl_s`); ``Lease.check()`` raises `UserError` then. ``live_holder(storage_uri, sweep)``
-    returns the live `Holder` or None, for ``xstilts status``.
+    `ttl_s`); ``Lease.check()`` raises `UserError` then. ``Lease.fence() -> LeaseFence``:
+    a picklable `storage.files.Fence` that every writer of the run (ledger, results store,
+    checkpoints, phase-2 publish, in the driver and in every Ray worker) calls before each
+    write; it reads the lease records and raises `UserError`, naming the run that holds the
+    sweep now, once a later generation exists. ``live_holder(storage_uri, sweep)`` returns
+    the live `Holder` or None, for ``xstilts status``.
 """
 
 from __future__ import annotations
@@ -123,10 +127,14 @@ class Lease:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        record, self._record = self._record, None
-        if record is None or self.lost:
+        record = self._record
+        if record is None:
+            return
+        fence, self._record = self.fence(), None
+        if self.lost:
             return
         try:
+            fence()  # a run that was taken over leaves the new holder's records alone
             self._write(replace(record, released=True, heartbeat_at=time.time()))
         except (UserError, OSError) as exc:  # the lease then expires after ttl_s
             log.warning("sweep %s: could not release the lease: %s", self.sweep, exc)
@@ -134,7 +142,14 @@ class Lease:
     def check(self) -> None:
         """Raise `UserError` if another run has taken this lease over."""
         if self.lost:
+            self.fence()()
             raise UserError(f"sweep {self.sweep!r}: another run took over this run's lease")
+
+    def fence(self) -> LeaseFence:
+        """The check every write of this run makes first (see `LeaseFence`)."""
+        if self._record is None:
+            raise RuntimeError("the lease is not held")
+        return LeaseFence(self.storage.uri_of(self.directory), self.sweep, self._record.generation)
 
     def _try_create(self, generation: int) -> bool:
         record = Holder(
@@ -190,6 +205,31 @@ class Lease:
 
     def _path(self, generation: int) -> str:
         return self.storage.path(f"gen-{generation:09d}.json")
+
+
+@dataclass(frozen=True)
+class LeaseFence:
+    """Raises `UserError` once a run other than generation `generation` holds the sweep.
+
+    One listing and one read of the lease records per call: writes are per phase, target
+    task and checkpoint, not per step. A run paused past the lease's time-to-live (a
+    stopped VM, a partitioned head) finds on waking that a later generation exists, and
+    stops before its next write instead of writing over the run that took over.
+    """
+
+    lease_dir: str  # URI or path of ``<sweep>/lease``
+    sweep: str
+    generation: int
+
+    def __call__(self) -> None:
+        storage = resolve_storage(self.lease_dir)
+        latest = _latest(storage, storage.root)
+        if latest is None or latest.generation <= self.generation:
+            return
+        raise UserError(
+            f"sweep {self.sweep!r}: another run took over this run's lease "
+            f"({latest.describe(time.time())}); this run stops before writing"
+        )
 
 
 def live_holder(storage_uri: str, sweep: str) -> Holder | None:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storage.errors import UserError
-from storage.files import Storage, check_name, resolve_storage
+from storage.files import Fence, Storage, check_name, resolve_storage
 from storage.layout import SweepLayout
 
 LEDGER_VERSION = 1
@@ -73,9 +73,9 @@ class CellState:
 class Ledger:
     """Per-cell records of one sweep."""
 
-    def __init__(self, storage_uri: str, sweep: str) -> None:
+    def __init__(self, storage_uri: str, sweep: str, fence: Fence | None = None) -> None:
         self.sweep = check_name("sweep name", sweep)
-        self.storage: Storage = resolve_storage(SweepLayout.of(storage_uri, sweep).ledger)
+        self.storage: Storage = resolve_storage(SweepLayout.of(storage_uri, sweep).ledger, fence)
         self.directory = self.storage.root
 
     def begin_attempt(self, trial_key: str) -> int:

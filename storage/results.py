@@ -54,7 +54,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from storage.errors import UserError
-from storage.files import Storage, check_name, describe_failure, resolve_storage
+from storage.files import Fence, Storage, check_name, describe_failure, resolve_storage
 from storage.layout import SweepLayout
 from storage.schema import KEY, METRICS, RESULT_KEY, SCHEMA, SCHEMA_VERSION, SPLITS
 
@@ -160,9 +160,9 @@ def fragment_name(trial_key: str, target_task: str, attempt: int) -> str:
 class ResultsStore:
     """The deduplicating Parquet store of one sweep."""
 
-    def __init__(self, storage_uri: str, sweep: str) -> None:
+    def __init__(self, storage_uri: str, sweep: str, fence: Fence | None = None) -> None:
         self.sweep = check_name("sweep name", sweep)
-        self.storage: Storage = resolve_storage(SweepLayout.of(storage_uri, sweep).results)
+        self.storage: Storage = resolve_storage(SweepLayout.of(storage_uri, sweep).results, fence)
         self.directory = self.storage.root
 
     @classmethod

@@ -152,3 +152,58 @@ def test_a_killed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> N
         holder.wait()
     with Lease(str(tmp_path), "sw") as lease:
         assert not lease.lost
+
+
+def test_a_run_that_lost_its_lease_writes_nothing(tmp_path: Path) -> None:
+    """A run paused past the lease's time-to-live (its heartbeat stops, as in a stopped VM)
+    while a second run takes the sweep over: every kind of write the first run makes
+    afterwards is refused with one line naming the new holder, and nothing changes."""
+    from orchestrator.guard import check_or_record
+    from orchestrator.ledger import Ledger
+    from orchestrator.spec import load_spec
+    from storage.files import publish_dir
+    from storage.layout import SweepLayout
+    from storage.results import ResultsStore
+    from trainers.checkpoint import CheckpointStore
+
+    root = str(tmp_path / "root")
+    first = Lease(root, "sw", ttl_s=2.0, heartbeat_s=0.1)
+    first.acquire()
+    fence = first.fence()
+    ledger, store = Ledger(root, "sw", fence), ResultsStore(root, "sw", fence)
+    layout = SweepLayout.of(root, "sw")
+    checkpoints = CheckpointStore(layout.cell("k1", "phase3", "xnli", "checkpoints"), fence)
+    ledger.mark_running("k1", "phase3", "xnli")  # writes go through while the lease holds
+    checkpoints.save(1, {"step": 1})
+    first._stop.set()  # the run is paused: no heartbeat
+    assert first._thread is not None
+    first._thread.join()
+    time.sleep(2.5)  # past the time-to-live (same host, live pid: only the ttl frees it)
+    with Lease(root, "sw", ttl_s=2.0):
+        before = sorted((p, p.stat().st_mtime_ns) for p in (tmp_path / "root").rglob("*"))
+        writes = {
+            "ledger": lambda: ledger.mark_target_done("k1", "xnli", "k1__xnli__a000.parquet"),
+            "fragment": lambda: store.write_rows(
+                [{"model": "m", "model_params": 1, "intermediate_task": "none", "seed": 0,
+                  "language": "en", "split": "test", "metric": "accuracy", "value": 1.0,
+                  "n_examples": 1, "task_version": 1}],
+                trial_key="k1", target_task="xnli", attempt=0),
+            "checkpoint": lambda: checkpoints.save(2, {"step": 2}),
+            "checkpoint clear": checkpoints.clear,
+            "phase-2 publish": lambda: publish_dir(
+                str(tmp_path / "encoder"), layout.phase2("p2", "final"), fence),
+            "sweep record": lambda: check_or_record(layout, load_spec("quickstart"), fence),
+        }  # fmt: skip
+        (tmp_path / "encoder").mkdir()
+        (tmp_path / "encoder" / "config.json").write_text("{}")
+        for what, write in writes.items():
+            with pytest.raises(UserError, match="another run took over") as refused:
+                write()
+            message = str(refused.value)
+            assert "\n" not in message and f"pid {os.getpid()}" in message, what
+        after = sorted((p, p.stat().st_mtime_ns) for p in (tmp_path / "root").rglob("*"))
+        assert after == before  # nothing written, nothing deleted
+        assert first.lost is False  # its heartbeat thread is gone; the fence still held
+    records = lease_files(root)
+    first.release()  # a paused run that wakes up and ends: it does not touch the records
+    assert lease_files(root) == records and live_holder(root, "sw") is None
