@@ -1,5 +1,5 @@
 """The declared schema of every dataset the registry reads: columns, dtypes, ClassLabel
-names and splits, as on the Hugging Face Hub (shared/reference/xtreme_r.md §4).
+names and splits, as on the Hugging Face Hub (docs/xtreme_r.md §4).
 
 Fixtures are written from this table and tests check both fixtures and loaded data
 against it. `verified=False` marks schemas recalled rather than checked in a primary

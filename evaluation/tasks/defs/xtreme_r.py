@@ -1,5 +1,5 @@
 """The ten XTREME-R target tasks (Ruder et al. 2021), language lists as in the
-official `XTREME_R_TASK2LANGS`. Hub ids, configs and columns: shared/reference/xtreme_r.md §4.
+official `XTREME_R_TASK2LANGS`. Hub ids, configs and columns: docs/xtreme_r.md §4.
 """
 
 from evaluation.tasks.registry import register
