@@ -17,14 +17,16 @@ from pathlib import Path
 
 from orchestrator.driver import run_sweep
 from orchestrator.spec import validate
+from trainers.cell import CellHooks
+from trainers.job import CellJob
 
 WORK_S = 0.5
 
 
-def trivial_cell(job, hooks) -> None:  # type: ignore[no-untyped-def]
+def trivial_cell(job: CellJob, hooks: CellHooks) -> None:
     """Stand-in for run_cell: no training, one fragment of 15 rows through the hooks."""
     time.sleep(WORK_S)
-    for task in job.target_tasks:
+    for task in job.config.target_tasks:
         rows = [
             {"target_task": task, "language": f"l{i}", "split": "test", "metric": "accuracy",
              "value": 50.0 + i, "n_examples": 10}

@@ -20,7 +20,7 @@ from rich.console import Console
 from orchestrator import guard, raycluster
 from orchestrator.grid import Cell, digest, expand
 from orchestrator.jobs import build_jobs
-from orchestrator.lease import Lease
+from orchestrator.lease import Lease, LeaseFence
 from orchestrator.ledger import Ledger
 from orchestrator.plan import longest_first, plan, wall_seconds
 from orchestrator.progress import Progress, lines_from_states
@@ -28,15 +28,12 @@ from orchestrator.spec import SweepSpec
 from storage.files import Storage, join, resolve_storage
 from storage.layout import SweepLayout
 from storage.results import ResultsStore
-from trainers.cell import CellJob
+from trainers.job import CellJob
 
 if TYPE_CHECKING:
     from orchestrator.scheduling import Gang
 
 FORWARDED_ENV = (
-    "XSTILTS_TEST_PAUSE_AT",
-    "XSTILTS_TEST_PAUSE_FILE",
-    "XSTILTS_TEST_TRACE",
     "HF_HUB_OFFLINE",
     "HF_DATASETS_OFFLINE",
     "TOKENIZERS_PARALLELISM",
@@ -62,9 +59,10 @@ def run_sweep(
     storage = resolve_storage(spec.storage)
     storage.check_reachable()
     cells = expand(spec)
-    ledger = Ledger(spec.storage, spec.name)
-    with Lease(spec.storage, spec.name):
-        guard.check_or_record(SweepLayout.of(spec.storage, spec.name), spec)
+    with Lease(spec.storage, spec.name, ttl_s=spec.scheduling.lease_ttl_s) as lease:
+        fence = lease.fence()  # every write of this run checks it first
+        ledger = Ledger(spec.storage, spec.name, fence)
+        guard.check_or_record(SweepLayout.of(spec.storage, spec.name), spec, fence)
         prepare_data(spec, console)
         reconcile(ledger, ResultsStore(spec.storage, spec.name), console)
         remaining = [c for c in cells if _status(ledger, c) != "done"]
@@ -72,7 +70,8 @@ def run_sweep(
             f"sweep {spec.name!r}: {len(cells) - len(remaining)} of {len(cells)} cells done"
         )
         if remaining:
-            _fit(spec, storage, cells, ledger, runner)
+            _fit(spec, storage, cells, ledger, runner, fence)
+        lease.check()
     return outcome(ledger, cells)
 
 
@@ -123,7 +122,12 @@ def _job_env_vars() -> dict[str, str]:
 
 
 def _fit(
-    spec: SweepSpec, storage: Storage, cells: list[Cell], ledger: Ledger, runner: Callable | None
+    spec: SweepSpec,
+    storage: Storage,
+    cells: list[Cell],
+    ledger: Ledger,
+    runner: Callable | None,
+    fence: LeaseFence,
 ) -> None:
     from ray import tune
 
@@ -149,6 +153,7 @@ def _fit(
                 jobs=jobs,
                 # Trials run in other working directories: a local root must be absolute.
                 storage_uri=storage.root if storage.is_local else spec.storage,
+                fence=fence,
                 **({"runner": runner} if runner else {}),
             ),
             lambda config: trial_resources(jobs[config["trial_key"]], spec),
@@ -190,15 +195,15 @@ def trial_resources(job: CellJob, spec: SweepSpec) -> Any:
 
     A distributed cell's trial only drives its Ray Train workers, which ask for their own
     bundles: it holds no CPU (one held here can starve the workers' gang), a token of memory.
-    `job.model.resources` already carries the spec's per-model overrides (`jobs.py`).
+    `job.config.model.resources` already carries the spec's per-model overrides (`jobs.py`).
     """
     from ray.tune import PlacementGroupFactory
 
-    res = job.model.resources
-    bundle = {"CPU": float(res.cpus_per_worker), "GPU": float(res.gpus_per_worker)}
+    res = job.config.model.resources
+    bundle = res.worker_bundle()
     if res.distributed:
         bundle = {"CPU": 0.0, "memory": float(2**20)}
-    override = spec.resources.get(job.model.name)
+    override = spec.resources.get(job.config.model.name)
     if override and override.trial_resource:
         bundle[override.trial_resource] = 0.01
     return PlacementGroupFactory([bundle])
@@ -210,11 +215,8 @@ def concurrency(spec: SweepSpec, jobs: dict[str, CellJob], shape: Any) -> int:
     The bound is how many of the smallest cells (in GPUs, else CPUs, over all workers)
     fit in the cluster at once; a trial beyond it would only hold a slot while it waits.
     """
-    needs = [
-        (j.model.resources.workers * j.model.resources.gpus_per_worker,
-         j.model.resources.workers * j.model.resources.cpus_per_worker)
-        for j in jobs.values()
-    ]  # fmt: skip
+    resources = [j.config.model.resources for j in jobs.values()]
+    needs = [(r.workers * r.gpus_per_worker, r.workers * r.cpus_per_worker) for r in resources]
     gpu_need = min((g for g, _ in needs if g > 0), default=0.0)
     cpu_need = min((c for _, c in needs if c > 0), default=0.0)
     fit = len(jobs)
@@ -268,7 +270,4 @@ def make_tuner(
 def job_gang(job: CellJob) -> Gang:
     from orchestrator import scheduling
 
-    res = job.model.resources
-    return scheduling.cell_gang(
-        res.workers, res.cpus_per_worker, res.gpus_per_worker, res.distributed
-    )
+    return scheduling.cell_gang(job.config.model.resources)

@@ -74,12 +74,15 @@ def phase2_payload(spec: SweepSpec, model: str, intermediate_task: str, seed: in
         "intermediate_task": intermediate_task,
         "seed": seed,
         "data": _data_identity(spec),
-        "phase2": {t: [get_task(t).version, spec.phase2.resolve(t)] for t in tasks},
+        "phase2": {t: [get_task(t).version, spec.phase2.resolve(t).as_dict()] for t in tasks},
     }
 
 
 def phase3_payload(spec: SweepSpec) -> dict:
-    return {t: [get_task(t).version, spec.phase3.resolve(t)] for t in sorted(spec.target_tasks)}
+    return {
+        t: [get_task(t).version, spec.phase3.resolve(t).as_dict()]
+        for t in sorted(spec.target_tasks)
+    }
 
 
 def model_entries(spec: SweepSpec) -> dict[str, ModelEntry]:
@@ -138,7 +141,9 @@ def result_config(spec: SweepSpec) -> dict[str, Any]:
         "models": {m: model_identity(get_model(m, entries)) for m in spec.models},
         "data": _data_identity(spec),
         "phase2": {
-            t: spec.phase2.resolve(t) for i in spec.intermediate_tasks for t in phase2_tasks(i)
+            t: spec.phase2.resolve(t).as_dict()
+            for i in spec.intermediate_tasks
+            for t in phase2_tasks(i)
         },
         "phase3": phase3_payload(spec),
     }

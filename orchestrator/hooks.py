@@ -8,7 +8,6 @@ later attempt whose rows deduplicate onto it), never a partial one.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,47 +16,7 @@ from evaluation.tasks import get_task
 from orchestrator import metrics
 from orchestrator.ledger import Ledger
 from storage.results import ResultsStore
-from trainers.cell import CellJob
-
-PAUSE_ENV = "XSTILTS_TEST_PAUSE_AT"  # test-only: "<point>" or "<point>:<n>" (nth time)
-PAUSE_FILE_ENV = "XSTILTS_TEST_PAUSE_FILE"
-TRACE_ENV = "XSTILTS_TEST_TRACE"
-_SEEN: dict[str, int] = {}
-
-
-def pause_point(point: str) -> None:
-    """Fault-injection hook for the kill tests: announce the point, then wait forever.
-
-    With `XSTILTS_TEST_PAUSE_AT=<point>[:<n>]` and `XSTILTS_TEST_PAUSE_FILE=<path>`, the
-    first process to reach `point` for the n-th time writes the file and sleeps until it
-    is killed; once the file exists nobody pauses again. Unset (always, outside tests),
-    this does nothing.
-    """
-    want, marker = os.environ.get(PAUSE_ENV), os.environ.get(PAUSE_FILE_ENV)
-    if not want or not marker:
-        return
-    name, _, nth = want.partition(":")
-    if name != point:
-        return
-    _SEEN[point] = _SEEN.get(point, 0) + 1
-    if _SEEN[point] < int(nth or 1):
-        return
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.write(fd, f"{point} {os.getpid()}\n".encode())
-    os.close(fd)
-    while True:
-        time.sleep(3600)
-
-
-def trace(line: str) -> None:
-    """Test-only: append a line to `$XSTILTS_TEST_TRACE` (e.g. the steps an attempt ran)."""
-    path = os.environ.get(TRACE_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(line + "\n")
+from trainers.job import CellJob
 
 
 class StoreHooks:
@@ -74,22 +33,21 @@ class StoreHooks:
         self.languages = 0
         self._phase_started = time.monotonic()
         self._phase = ""
-        self._stepped: set[tuple[str, str | None]] = set()
 
     # Phase 2 is recorded under its own key too, so that every cell sharing a phase-2
     # model (same model, intermediate task, seed and phase-2 config) finds it done.
     def phase2_done(self) -> bool:
-        return self.ledger.phase2_done(f"p2-{self.job.phase2_key}")
+        return self.ledger.phase2_done(f"p2-{self.job.config.phase2_key}")
 
     def mark_phase2_done(self, checkpoint: str) -> None:
-        self.ledger.mark_phase2_done(f"p2-{self.job.phase2_key}", checkpoint)
-        self.ledger.mark_phase2_done(self.job.trial_key, checkpoint)
+        self.ledger.mark_phase2_done(f"p2-{self.job.config.phase2_key}", checkpoint)
+        self.ledger.mark_phase2_done(self.job.config.trial_key, checkpoint)
 
     def target_done(self, task: str) -> bool:
-        return self.ledger.target_done(self.job.trial_key, task)
+        return self.ledger.target_done(self.job.config.trial_key, task)
 
     def record(self, task: str, rows: list[dict]) -> None:
-        job = self.job
+        job, attempt = self.job.config, self.job.runtime.attempt
         full = [
             {
                 **row,
@@ -102,9 +60,8 @@ class StoreHooks:
             for row in rows
         ]
         fragment = self.store.write_rows(
-            full, trial_key=job.trial_key, target_task=task, attempt=job.attempt
+            full, trial_key=job.trial_key, target_task=task, attempt=attempt
         )
-        pause_point("after_fragment")
         self.ledger.mark_target_done(job.trial_key, task, fragment)
         languages = len({r["language"] for r in rows})
         self.languages += languages
@@ -113,18 +70,13 @@ class StoreHooks:
         self.report({"phase": "scored", "target_task": task, "languages_scored": self.languages})
 
     def progress(self, phase: str, target_task: str | None, detail: dict) -> None:
-        """Phase changes go to the ledger, Tune and the metrics; steps only to the pause hook."""
-        step = detail.get("step")
+        """Phase changes go to the ledger, Tune and the metrics; steps are not recorded."""
         if phase != self._phase:
             self._enter_phase(phase, target_task)
-        if step is not None and (phase, target_task) not in self._stepped:
-            self._stepped.add((phase, target_task))
-            trace(f"{self.job.trial_key} attempt={self.job.attempt} {phase} {target_task} {step}")
-        pause_point(phase if step is None else f"{phase}_step")
 
     def _enter_phase(self, phase: str, target_task: str | None) -> None:
         now = time.monotonic()
-        job = self.job
+        job = self.job.config
         if self._phase:
             seconds = now - self._phase_started
             metrics.phase_duration(seconds, job.sweep, job.model.name, self._phase)

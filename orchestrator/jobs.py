@@ -1,4 +1,8 @@
-"""From a spec and its cells to the plain-valued jobs the cell runner receives."""
+"""From a spec and its cells to the plain-valued jobs the cell runner receives.
+
+A job's config comes from the spec, its paths from the sweep's `SweepLayout`; its runtime
+values (attempt, threads, write fence) are set by the trial that runs it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from pathlib import Path
 from orchestrator.grid import Cell, model_entries, phase2_tasks
 from orchestrator.spec import SweepSpec
 from storage.layout import SweepLayout
-from trainers.cell import CellJob
+from trainers.celldata import DataAccess
+from trainers.job import CellConfig, CellJob, CellPaths
 from trainers.ladder import ModelEntry, get_model
 
 
@@ -26,14 +31,34 @@ def resolved_model(spec: SweepSpec, name: str, entries: dict[str, ModelEntry]) -
     return dataclasses.replace(entry, resources=entry.resources.overridden(override.model_dump()))
 
 
+def data_access(spec: SweepSpec) -> DataAccess:
+    caps = spec.data.max_examples
+    return DataAccess(
+        source=spec.data.source,
+        local_dir=absolute(spec.data.local_dir),
+        native_dir=absolute(spec.data.native_dir),
+        max_train=caps.train,
+        max_dev=caps.dev,
+        max_eval=caps.eval,
+    )
+
+
+def cell_paths(layout: SweepLayout, cell: Cell) -> CellPaths:
+    return CellPaths(
+        phase2_dir=layout.phase2(cell.phase2_key),
+        cell_dir=layout.cell(cell.trial_key),
+        train_storage=layout.train,
+        cache_dir=layout.cache,
+    )
+
+
 def build_jobs(spec: SweepSpec, layout: SweepLayout, cells: list[Cell]) -> dict[str, CellJob]:
     entries = model_entries(spec)
-    caps = spec.data.max_examples
-    failing = set(spec.testing.fail_cells)
+    data = data_access(spec)
     jobs = {}
     for cell in cells:
         tasks2 = phase2_tasks(cell.intermediate_task)
-        jobs[cell.trial_key] = CellJob(
+        config = CellConfig(
             sweep=spec.name,
             trial_key=cell.trial_key,
             phase2_key=cell.phase2_key,
@@ -44,18 +69,8 @@ def build_jobs(spec: SweepSpec, layout: SweepLayout, cells: list[Cell]) -> dict[
             target_tasks=cell.target_tasks,
             phase2_hparams={t: spec.phase2.resolve(t) for t in tasks2},
             phase3_hparams={t: spec.phase3.resolve(t) for t in cell.target_tasks},
-            data_source=spec.data.source,
-            local_dir=absolute(spec.data.local_dir),
-            native_dir=absolute(spec.data.native_dir),
-            max_train=caps.train,
-            max_dev=caps.dev,
-            max_eval=caps.eval,
-            phase2_dir=layout.phase2(cell.phase2_key),
-            cell_dir=layout.cell(cell.trial_key),
-            cache_dir=layout.cache,
-            attempt=0,
-            fail=cell.label in failing,
-            train_storage=layout.train,
+            data=data,
             max_failures=spec.scheduling.max_failures,
         )
+        jobs[cell.trial_key] = CellJob(config, cell_paths(layout, cell))
     return jobs

@@ -141,8 +141,9 @@ class Lease:
 
     def check(self) -> None:
         """Raise `UserError` if another run has taken this lease over."""
+        if self._record is not None:
+            self.fence()()  # reads the records: a run paused past its ttl may not know yet
         if self.lost:
-            self.fence()()
             raise UserError(f"sweep {self.sweep!r}: another run took over this run's lease")
 
     def fence(self) -> LeaseFence:

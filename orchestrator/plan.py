@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from evaluation.tasks import Format, TaskSpec, get_task
 from orchestrator.grid import Cell, expand, model_entries, phase2_tasks
 from orchestrator.spec import SweepSpec
+from trainers.hparams import PhaseHparams
 from trainers.ladder import get_model
 
 
@@ -32,24 +32,24 @@ class CellPlan:
     done_targets: int = 0
 
 
-def _tokens(spec: SweepSpec, task: TaskSpec, hp: dict[str, Any]) -> int:
-    per_example = spec.cost.tokens_per_example or hp["max_seq_length"]
+def _tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> int:
+    per_example = spec.cost.tokens_per_example or hp.max_seq_length
     if task.format is Format.MULTIPLE_CHOICE:
         per_example *= max(2, len(task.labels))
     return int(per_example)
 
 
-def train_tokens(spec: SweepSpec, task: TaskSpec, hp: dict[str, Any]) -> float:
+def train_tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> float:
     examples = task.train_examples
     if spec.data.max_examples.train:
         examples = min(examples, spec.data.max_examples.train * max(1, len(task.train)))
-    seen = float(hp["epochs"]) * examples
-    if hp["max_steps"]:
-        seen = min(seen, hp["max_steps"] * hp["batch_size"] * hp["grad_accum"])
+    seen = float(hp.epochs or 1.0) * examples  # resolved specs always set epochs
+    if hp.max_steps:
+        seen = min(seen, hp.max_steps * hp.batch_size * hp.grad_accum)
     return seen * _tokens(spec, task, hp)
 
 
-def eval_tokens(spec: SweepSpec, task: TaskSpec, hp: dict[str, Any]) -> float:
+def eval_tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> float:
     per_language = task.eval_examples
     if spec.data.max_examples.eval:
         per_language = min(per_language, spec.data.max_examples.eval)

@@ -36,6 +36,8 @@ from typing import Any, cast
 
 from ray.tune.search import Searcher
 
+from trainers.ladder import Resources as CellResources
+
 Resources = Mapping[str, float]
 
 # What a gang's fit is judged on; other resources (memory, custom tokens) are scheduling
@@ -188,17 +190,15 @@ def free_by_node(
     return dict(zip(free, view, strict=True))
 
 
-def cell_gang(
-    workers: int, cpus_per_worker: float, gpus_per_worker: float, distributed: bool
-) -> Gang:
+def cell_gang(res: CellResources) -> Gang:
     """A cell's whole demand: its one trial bundle, or its Ray Train workers' bundles.
 
     Ray Train places a worker group with the PACK strategy (nodes may share it), a
     single-process cell's trial is one bundle, so on one node by construction.
     """
-    bundle = {"CPU": float(cpus_per_worker), "GPU": float(gpus_per_worker)}
-    if distributed:
-        return Gang((bundle,) * workers, strict_pack=False)
+    bundle = res.worker_bundle()
+    if res.distributed:
+        return Gang((bundle,) * res.workers, strict_pack=False)
     return Gang((bundle,))
 
 

@@ -26,6 +26,7 @@ from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import Format, Role, get_task, suggest, task_names
 from orchestrator.spec_checks import cross_check, format_errors
 from storage.errors import UserError
+from trainers.hparams import PhaseHparams
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 PSEUDO_TASKS = ("none", "multitask")
@@ -130,13 +131,17 @@ class PhaseConfig(Strict):
     defaults: Hparams = Hparams()
     overrides: dict[str, Hparams] = {}
 
-    def resolve(self, task: str) -> dict[str, Any]:
-        """Fully resolved hyperparameters for `task`: recipe <- phase defaults <- override."""
+    def resolve(self, task: str) -> PhaseHparams:
+        """Fully resolved hyperparameters for `task`: recipe <- phase defaults <- override.
+
+        `Hparams` has exactly `PhaseHparams`'s fields (and forbids others), so nothing
+        a spec sets is lost; `.as_dict()` is the merged mapping the cell keys hash.
+        """
         merged = jiant_defaults(get_task(task).format)
         merged.update(self.defaults.model_dump(exclude_none=True))
         if task in self.overrides:
             merged.update(self.overrides[task].model_dump(exclude_none=True))
-        return merged
+        return PhaseHparams(**merged)
 
 
 class ExampleCaps(Strict):
@@ -174,6 +179,9 @@ class ResourceConfig(Strict):
 class Scheduling(Strict):
     max_concurrent_trials: int | None = Field(None, ge=1)
     max_failures: int = Field(2, ge=0)
+    # A run whose heartbeat is older than this is presumed dead: another run may take the
+    # sweep over, and the old run, should it wake, stops before its next write.
+    lease_ttl_s: float = Field(60.0, ge=2.0)
 
 
 class CostModel(Strict):
@@ -181,12 +189,6 @@ class CostModel(Strict):
 
     sustained_flops_per_gpu: float = Field(1.0e14, gt=0)
     tokens_per_example: int | None = Field(None, gt=0)  # default: the max sequence length
-
-
-class Testing(Strict):
-    """Test-only knobs (fault injection); never set in a real sweep."""
-
-    fail_cells: list[str] = []  # "<model>/<intermediate_task>/<seed>" always fails
 
 
 class ModelEntrySpec(Strict):
@@ -215,7 +217,6 @@ class SweepSpec(Strict):
     resources: dict[str, ResourceConfig] = {}
     scheduling: Scheduling = Scheduling()
     cost: CostModel = CostModel()
-    testing: Testing = Testing()
 
 
 # ----------------------------------------------------------------------------- loading

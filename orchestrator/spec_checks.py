@@ -59,7 +59,7 @@ def format_errors(err: ValidationError, model: type[BaseModel]) -> list[str]:
 
 
 def cross_check(raw: dict[str, Any]) -> list[str]:
-    checks = (_models, _duplicates, _resources, _overrides, _fail_cells, _native)
+    checks = (_models, _duplicates, _resources, _overrides, _native)
     return [p for check in checks for p in check(raw)]
 
 
@@ -119,18 +119,6 @@ def _overrides(raw: dict[str, Any]) -> list[str]:
             if t not in tasks
         ]
     return out
-
-
-def _fail_cells(raw: dict[str, Any]) -> list[str]:
-    testing = raw.get("testing")
-    cells = testing.get("fail_cells") if isinstance(testing, dict) else None
-    if not isinstance(cells, list):
-        return []
-    return [
-        f"testing.fail_cells[{i}]: {c!r} is not '<model>/<intermediate_task>/<seed>'"
-        for i, c in enumerate(cells)
-        if not (isinstance(c, str) and c.count("/") == 2)
-    ]
 
 
 def _native(raw: dict[str, Any]) -> list[str]:

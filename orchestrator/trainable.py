@@ -6,15 +6,16 @@ after a restore finds its finished phases and target tasks there and skips them.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from orchestrator import metrics
 from orchestrator.hooks import StoreHooks
 from orchestrator.ledger import Ledger
+from storage.files import Fence
 from storage.results import ResultsStore
-from trainers.cell import CellJob, run_cell
+from trainers.cell import run_cell
+from trainers.job import CellJob, Runtime
 
 
 def run_trial(
@@ -22,23 +23,25 @@ def run_trial(
     jobs: dict[str, CellJob],
     storage_uri: str,
     runner: Callable[[CellJob, StoreHooks], None] = run_cell,
+    fence: Fence | None = None,
 ) -> None:
     """Run one cell; `runner` is `run_cell` except in benchmarks of the orchestration."""
     from ray import tune
 
     job = jobs[config["trial_key"]]
-    ledger = Ledger(storage_uri, job.sweep)
-    store = ResultsStore(storage_uri, job.sweep)
-    attempt = ledger.begin_attempt(job.trial_key)
-    threads = max(1, int(job.model.resources.cpus_per_worker))
-    job = dataclasses.replace(job, attempt=attempt, threads=threads)
+    cfg = job.config
+    ledger = Ledger(storage_uri, cfg.sweep, fence)
+    store = ResultsStore(storage_uri, cfg.sweep, fence)
+    attempt = ledger.begin_attempt(cfg.trial_key)
+    threads = max(1, int(cfg.model.resources.cpus_per_worker))
+    job = CellJob(cfg, job.paths, Runtime(attempt=attempt, threads=threads, fence=fence))
     hooks = StoreHooks(job, ledger, store, tune.report)
     try:
         runner(job, hooks)
     except BaseException as exc:
         cause = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-        ledger.mark_failed(job.trial_key, cause)
-        metrics.count("cells_failed", 1, job.sweep, job.model.name)
+        ledger.mark_failed(cfg.trial_key, cause)
+        metrics.count("cells_failed", 1, cfg.sweep, cfg.model.name)
         raise
-    metrics.count("cells_done", 1, job.sweep, job.model.name)
+    metrics.count("cells_done", 1, cfg.sweep, cfg.model.name)
     tune.report({"phase": "done", "target_task": "", "languages_scored": hooks.languages})

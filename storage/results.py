@@ -50,6 +50,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -66,33 +67,39 @@ FRAGMENT_RE = re.compile(
 _FILLED = ("sweep", "trial_key", "target_task", "attempt", "written_at", "schema_version")
 _KEY_SQL = ", ".join(KEY)
 _RESULT_SQL = ", ".join(RESULT_KEY)
-# The rule of the module docstring, as SQL over the table ``scan``.
-DEDUP_SQL = f"""
-WITH in_trial AS (
-  SELECT * FROM scan
-  QUALIFY row_number() OVER (PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) = 1
+# The rule of the module docstring, over ``swept`` (this sweep's wanted rows, read once):
+# each trial's latest attempt, then each result's newest trial.
+_DEDUP_SQL = f"""
+WITH per_trial AS (
+  SELECT * FROM swept QUALIFY row_number() OVER (
+    PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) = 1
 )
-SELECT * FROM in_trial
-QUALIFY row_number() OVER (PARTITION BY {_RESULT_SQL} ORDER BY written_at DESC, trial_key DESC) = 1
+SELECT * FROM per_trial QUALIFY row_number() OVER (
+  PARTITION BY {_RESULT_SQL} ORDER BY written_at DESC, trial_key DESC) = 1
 ORDER BY {_RESULT_SQL}
 """
+_DISPUTED_SQL = f"""
+CREATE TEMP TABLE disputed AS
+SELECT {_RESULT_SQL} FROM swept GROUP BY {_RESULT_SQL} HAVING min(value) <> max(value)
+"""
+# Every row of the disputed results, the kept one marked (only run when there are some).
 _CONFLICT_SQL = f"""
-WITH in_trial AS (
+WITH ranked AS (
   SELECT *, row_number() OVER (
-    PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) AS in_trial_rank
-  FROM scan
-), ranked AS (
+    PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) AS in_trial
+  FROM swept SEMI JOIN disputed USING ({_RESULT_SQL})
+), rows AS (
   SELECT *, row_number() OVER (
     PARTITION BY {_RESULT_SQL}
-    ORDER BY (in_trial_rank = 1) DESC, written_at DESC, trial_key DESC, attempt DESC) AS rank
-  FROM in_trial
+    ORDER BY (in_trial = 1) DESC, written_at DESC, trial_key DESC, attempt DESC) AS rank
+  FROM ranked
 )
 SELECT {_RESULT_SQL},
        list(trial_key ORDER BY trial_key, attempt) AS trial_keys,
        list(attempt ORDER BY trial_key, attempt) AS attempts,
        list(value ORDER BY trial_key, attempt) AS attempt_values,
        max(CASE WHEN rank = 1 THEN value END) AS kept
-FROM ranked GROUP BY {_RESULT_SQL} HAVING count(DISTINCT value) > 1 ORDER BY {_RESULT_SQL}
+FROM rows GROUP BY {_RESULT_SQL} ORDER BY {_RESULT_SQL}
 """
 
 
@@ -135,7 +142,7 @@ class Reading:
     unreadable: tuple[tuple[str, str], ...]  # (fragment as shown to the user, why)
     strays: tuple[str, ...]  # files under results/ that are not fragments (not read)
     n_fragments: int  # fragments read
-    n_rows_read: int  # rows in them, before deduplication
+    n_rows_read: int  # rows in them (of the wanted ones), before deduplication
     target_tasks: tuple[str, ...]  # every target task with rows, wanted or not
 
     def problems(self) -> list[str]:
@@ -246,22 +253,25 @@ class ResultsStore:
         if not paths:
             return SCHEMA.empty_table(), [], 0, ()
         with duckdb.connect() as con:
-            con.execute("SET enable_progress_bar = false")
+            con.execute("SET enable_progress_bar = false").fetchall()
             try:
                 con.register("fragments", self._source(con, paths))
-                # the sweep name is a checked path component: no quote can occur in it
-                con.execute(
-                    "CREATE TEMP VIEW swept AS "
-                    f"SELECT * FROM fragments WHERE sweep = '{self.sweep}'"
-                )
-                counted = con.execute("SELECT count(*) FROM swept").fetchone()
-                n_read = int(counted[0]) if counted else 0
-                targets = con.execute(
-                    "SELECT DISTINCT target_task FROM swept ORDER BY 1"
-                ).fetchall()
-                con.execute(f"CREATE TEMP VIEW scan AS SELECT * FROM swept {_where(wanted)}")
-                rows = con.sql(DEDUP_SQL).to_arrow_table()
-                found = con.sql(_CONFLICT_SQL).to_arrow_table().to_pylist()
+                sweep = {"sweep": self.sweep}
+                where = f"sweep = $sweep AND {_where(wanted)}"
+                swept = f"CREATE TEMP TABLE swept AS SELECT * FROM fragments WHERE {where}"
+                con.execute(swept, sweep).fetchall()
+                ((n_read,),) = con.execute("SELECT count(*) FROM swept").fetchall()
+                rows = con.sql(_DEDUP_SQL).to_arrow_table()
+                con.execute(_DISPUTED_SQL).fetchall()
+                found = []
+                ((n_disputed,),) = con.execute("SELECT count(*) FROM disputed").fetchall()
+                if n_disputed:
+                    found = con.sql(_CONFLICT_SQL).to_arrow_table().to_pylist()
+                if wanted is None:
+                    targets = sorted(pc.unique(rows["target_task"]).to_pylist())
+                else:
+                    everything = "SELECT DISTINCT target_task FROM fragments WHERE sweep = $sweep"
+                    targets = sorted(t for (t,) in con.execute(everything, sweep).fetchall())
             except (duckdb.Error, pa.ArrowException, OSError) as exc:
                 raise _ScanFailed(str(exc)) from exc
         conflicts = [
@@ -275,7 +285,7 @@ class ResultsStore:
             for row in found
         ]
         table = rows.select(SCHEMA.names).cast(SCHEMA)
-        return table, conflicts, int(n_read), tuple(str(t) for (t,) in targets)
+        return table, conflicts, int(n_read), tuple(str(t) for t in targets)
 
     def _source(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> Any:
         """Local files through DuckDB's own reader; object stores through `pyarrow.fs`."""
@@ -309,15 +319,16 @@ class _ScanFailed(Exception):
 
 
 def _where(wanted: Collection[tuple[str, str, str]] | None) -> str:
+    """A SQL condition keeping the wanted (target task, split, metric) rows."""
     if wanted is None:
-        return ""
+        return "true"
     if not wanted:
-        return "WHERE false"
+        return "false"
     combos = ", ".join(
         "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in combo) + ")"
         for combo in sorted(wanted)
     )
-    return f"WHERE (target_task, split, metric) IN ({combos})"
+    return f"(target_task, split, metric) IN ({combos})"
 
 
 def _short(cause: object) -> str:

@@ -30,6 +30,10 @@ class DataAccess:
     max_dev: int | None
     max_eval: int | None
 
+    def __post_init__(self) -> None:
+        if self.source not in ("hub", "local"):
+            raise UserError(f"data source {self.source!r} is not 'hub' or 'local'")
+
     def _load(self, spec: TaskSpec, part: str, language: str, limit: int | None) -> list:
         return load_examples(
             spec,

@@ -3,8 +3,9 @@
 `fit_phase` runs inside the cell's Tune trial: it builds a `ray.train.torch.TorchTrainer`
 (Train V2) with one worker per `Resources.workers`, a run name derived from the trial key,
 phase and task (the same name after a retry restores the run), storage under
-`CellJob.train_storage` and `FailureConfig(CellJob.max_failures)`, and fits it. Each worker
-(`worker`) rebuilds the phase's model and data exactly as the single-process path does,
+`CellJob.paths.train_storage` and `FailureConfig(CellJob.config.max_failures)`, and fits it.
+Each worker (`worker`) rebuilds the phase's model and data with `trainers.phase`, exactly as
+the single-process path does,
 runs the same `trainers.loop.train` with `trainers.zero.ZeroEngine`, resumes from
 `ray.train.get_checkpoint()`, and ends with one consolidated Hugging Face model (the best
 weights gathered to rank 0; `heads.safetensors` beside it) reported as the run's last
@@ -16,6 +17,7 @@ is already the consolidated model only reports it again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -28,10 +30,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from storage.files import fetch_dir, join
-from trainers.checkpoint import Resume
+from storage.files import Fence, fetch_dir, join
+from trainers.hparams import PhaseHparams
+from trainers.job import CellJob
 from trainers.loop import StepCallback, TrainSpec, total_steps, train
 from trainers.models import Pretrained, load_dir
+from trainers.phase import phase_model, phase_tasks, publish_encoder
 from trainers.taskmodel import TaskModel
 from trainers.zero import ZeroConfig, ZeroEngine
 
@@ -45,10 +49,10 @@ KEEP = 2  # Train checkpoints kept per run: the last engine checkpoint and the f
 class PhaseRun:
     """Everything a worker needs to rebuild one phase (plain, picklable values)."""
 
-    job: Any  # trainers.cell.CellJob
+    job: CellJob
     phase: str  # "phase2" | "phase3"
     names: tuple[str, ...]
-    hparams: Mapping[str, Mapping[str, Any]]
+    hparams: Mapping[str, PhaseHparams]
     seed: int
     source: str  # the encoder to start from: a Hub id, a directory or a URI
     name: str  # the Train run name
@@ -58,39 +62,40 @@ def run_name(trial_key: str, phase: str, task: str) -> str:
     return f"{trial_key}-{phase}-{task}"
 
 
-def train_storage(job: Any) -> str:
-    return job.train_storage or join(job.cell_dir, "train")
-
-
 def fit_phase(
-    job: Any,
+    job: CellJob,
     pre: Pretrained,
     model: TaskModel,
     names: tuple[str, ...],
-    hparams: Mapping[str, Mapping[str, Any]],
+    hparams: Mapping[str, PhaseHparams],
     seed: int,
     phase: str,
 ) -> None:
-    """Train `model` (encoder of `pre` + heads of `names`) on workers; load the result."""
-    task = names[0] if phase == "phase3" else job.intermediate_task
+    """Train `model` (encoder of `pre` + heads of `names`) on workers; load the result.
+
+    The write fence is checked before the run starts, and by every worker before each
+    checkpoint it hands to Ray Train (which writes it to the Train storage).
+    """
+    cfg = job.config
+    if job.runtime.fence is not None:
+        job.runtime.fence()
+    task = names[0] if phase == "phase3" else cfg.intermediate_task
     source = start_source(job, pre, phase)
-    run = PhaseRun(job, phase, names, hparams, seed, source, run_name(job.trial_key, phase, task))
-    log.info("%s on %d workers: Train run %s", phase, job.model.resources.workers, run.name)
+    run = PhaseRun(job, phase, names, hparams, seed, source, run_name(cfg.trial_key, phase, task))
+    log.info("%s on %d workers: Train run %s", phase, cfg.model.resources.workers, run.name)
     with fitted(run) as final:
         load_consolidated(final, model)
 
 
-def start_source(job: Any, pre: Pretrained, phase: str) -> str:
+def start_source(job: CellJob, pre: Pretrained, phase: str) -> str:
     """Phase 3 starts from the published phase-2 encoder; phase 2 from the pretrained one
     (a model built from a config is published beside phase 2 first, as `phase1`)."""
     if phase == "phase3":
-        return join(job.phase2_dir, "final")
-    if job.model.source != "local_config":
-        return str(job.model.location)
-    from trainers.cell import publish_encoder
-
-    uri = join(job.phase2_dir, "phase1")
-    publish_encoder(pre, uri, job.cache_dir)
+        return join(job.paths.phase2_dir, "final")
+    if job.config.model.source != "local_config":
+        return str(job.config.model.location)
+    uri = join(job.paths.phase2_dir, "phase1")
+    publish_encoder(pre, uri, job.paths.cache_dir, job.runtime.fence)
     return uri
 
 
@@ -108,22 +113,19 @@ def trainer(run: PhaseRun, loop: Callable[[dict], None]) -> Any:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    res = run.job.model.resources
-    per_worker = {"CPU": float(res.cpus_per_worker)}
-    if res.gpus_per_worker:
-        per_worker["GPU"] = float(res.gpus_per_worker)
+    res = run.job.config.model.resources
     return TorchTrainer(
         loop,
         train_loop_config={"run": run},
         scaling_config=ScalingConfig(
             num_workers=res.workers,
             use_gpu=bool(res.gpus_per_worker),
-            resources_per_worker=per_worker,
+            resources_per_worker=res.worker_bundle(),
         ),
         run_config=RunConfig(
             name=run.name,
-            storage_path=train_storage(run.job),
-            failure_config=FailureConfig(max_failures=run.job.max_failures),
+            storage_path=run.job.paths.train_storage,
+            failure_config=FailureConfig(max_failures=run.job.config.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=KEEP),
         ),
     )
@@ -142,60 +144,63 @@ def run_worker(run: PhaseRun, on_step: StepCallback | None = None) -> None:
 
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
-    torch.set_num_threads(max(1, int(run.job.threads or run.job.model.resources.cpus_per_worker)))
+    threads = run.job.runtime.threads or run.job.config.model.resources.cpus_per_worker
+    torch.set_num_threads(max(1, int(threads)))
+    fence = run.job.runtime.fence
     checkpoint = ray.train.get_checkpoint()
     opened = checkpoint.as_directory() if checkpoint else contextlib.nullcontext(None)
     with opened as resume_dir:
         if resume_dir and os.path.exists(os.path.join(resume_dir, DONE)):
-            report_final(resume_dir if _rank() == 0 else None, {"resumed": True})
+            report_final(resume_dir if _rank() == 0 else None, {"resumed": True}, fence)
             return
         pre, model, tasks, spec = build(run)
         engine = ZeroEngine(model, spec, total_steps(spec, tasks), zero_config(run.job),
-                            report, resume_dir, Resume(run.job.resume))  # fmt: skip
+                            functools.partial(report, fence=fence), resume_dir,
+                            run.job.config.resume)  # fmt: skip
         result = train(model, tasks, spec, engine=engine, on_step=on_step)
     weights = engine.weights()  # every rank: a collective under ZeRO-3
     with tempfile.TemporaryDirectory(prefix="consolidated-") as tmp:
         if _rank() == 0:
             write_consolidated(weights, pre, run, result.steps, tmp)
-        report_final(tmp if _rank() == 0 else None, {"steps": result.steps})
+        report_final(tmp if _rank() == 0 else None, {"steps": result.steps}, fence)
 
 
 def build(run: PhaseRun) -> tuple[Pretrained, TaskModel, dict, TrainSpec]:
     """The phase's model and data, as the single-process path builds them."""
-    from trainers import cell
-
-    job = run.job
-    data = cell.data_access(job)
-    if job.model.source == "hub" and run.phase == "phase2":
+    cfg, cache_dir = run.job.config, run.job.paths.cache_dir
+    if cfg.model.source == "hub" and run.phase == "phase2":
         pre = load_dir(run.source)
     else:
-        pre = load_dir(fetch_dir(run.source, os.path.join(job.cache_dir, "start", run.name)))
-    model = cell.phase_model(pre, run.names, data, run.seed)
-    tasks = cell.phase_tasks(job, data, pre, run.names, run.hparams)
+        pre = load_dir(fetch_dir(run.source, os.path.join(cache_dir, "start", run.name)))
+    model = phase_model(pre, run.names, cfg.data, run.seed)
+    tasks = phase_tasks(cfg.data, pre, run.names, run.hparams, cache_dir)
     return pre, model, tasks, TrainSpec.from_hparams(run.hparams[run.names[0]], run.seed)
 
 
-def zero_config(job: Any) -> ZeroConfig:
-    res = job.model.resources
+def zero_config(job: CellJob) -> ZeroConfig:
+    res = job.config.model.resources
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return ZeroConfig(stage=res.zero_stage or 2, offload=res.offload, bf16=bf16)
 
 
-def report(directory: str | None, metrics: dict[str, Any]) -> None:
+def report(directory: str | None, metrics: dict[str, Any], fence: Fence | None = None) -> None:
+    """Report one step to Ray Train, with a checkpoint directory to persist (fenced)."""
     import ray.train
 
+    if directory is not None and fence is not None:
+        fence()
     checkpoint = ray.train.Checkpoint.from_directory(directory) if directory else None
     ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def report_final(directory: str | None, metrics: dict[str, Any]) -> None:
+def report_final(directory: str | None, metrics: dict[str, Any], fence: Fence | None) -> None:
     """Every rank reports; rank 0 with the consolidated model (copied: it may be restored)."""
     if directory is None:
-        report(None, metrics)
+        report(None, metrics, fence)
         return
     with tempfile.TemporaryDirectory(prefix="final-") as tmp:
         shutil.copytree(directory, tmp, dirs_exist_ok=True)
-        report(tmp, metrics)
+        report(tmp, metrics, fence)
 
 
 def _rank() -> int:

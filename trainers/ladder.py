@@ -34,6 +34,17 @@ class Resources:
         """Several workers or a ZeRO stage: the cell trains through Ray Train + DeepSpeed."""
         return self.workers > 1 or self.zero_stage is not None
 
+    def worker_bundle(self) -> dict[str, float]:
+        """One worker's Ray resource bundle: its CPUs, and its GPUs when it has any.
+
+        The one place a bundle is built: Ray Train's `resources_per_worker`, a single-process
+        cell's trial bundle, the scheduler's gangs and the placement checks all use it.
+        """
+        bundle = {"CPU": float(self.cpus_per_worker)}
+        if self.gpus_per_worker:
+            bundle["GPU"] = float(self.gpus_per_worker)
+        return bundle
+
     def overridden(self, override: Mapping[str, Any]) -> Resources:
         """These resources with a spec's per-model values (None: keep the ladder's)."""
         names = {f.name for f in fields(self)}

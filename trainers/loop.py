@@ -32,6 +32,7 @@ from evaluation.tasks import TaskSpec
 from trainers import state as train_state
 from trainers.checkpoint import CheckpointStore, Resume
 from trainers.heads import Feature, head_for
+from trainers.hparams import PhaseHparams
 from trainers.taskmodel import TaskModel, Tokenization, _to, predictor
 
 log = logging.getLogger("trainers")
@@ -50,24 +51,14 @@ class TrainSpec:
     seed: int
     epochs: float | None = None
     max_steps: int | None = None
+    max_seq_length: int | None = None  # what the tasks were tokenised to (`trainers.phase`)
     checkpoint_every: int | None = None  # default: eval_every
     eval_batch_size: int = 64
 
     @classmethod
-    def from_hparams(cls, hparams: Mapping[str, Any], seed: int, **extra: Any) -> TrainSpec:
-        keys = (
-            "lr",
-            "batch_size",
-            "grad_accum",
-            "warmup_ratio",
-            "eval_every",
-            "patience",
-            "weight_decay",
-            "max_grad_norm",
-            "epochs",
-            "max_steps",
-        )
-        return cls(seed=seed, **{k: hparams[k] for k in keys if k in hparams}, **extra)
+    def from_hparams(cls, hparams: PhaseHparams, seed: int, **extra: Any) -> TrainSpec:
+        """Every field of `hparams` (a field TrainSpec lacks is a TypeError, not dropped)."""
+        return cls(seed=seed, **hparams.as_dict(), **extra)
 
 
 @dataclass

@@ -26,37 +26,34 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import UserError
+from trainers.job import CellJob
 from trainers.ladder import ModelEntry, Resources
 
 OFFLOAD_BYTES_PER_PARAM = 16
 Node = Mapping[str, float]  # resource name ("GPU", "CPU", ...) -> total on the node
 
 
-def check_cell(job: Any, nodes: Sequence[Node] | None = None, memory: int | None = None) -> None:
+def check_cell(
+    job: CellJob, nodes: Sequence[Node] | None = None, memory: int | None = None
+) -> None:
     """Refuse a distributed `CellJob` that cannot run (`nodes`, `memory`: Ray, psutil)."""
-    res = job.model.resources
+    model = job.config.model
+    res = model.resources
     if res.zero_stage not in (None, 2, 3):
-        raise UserError(f"model {job.model.name}: ZeRO stage {res.zero_stage} is not 2 or 3")
+        raise UserError(f"model {model.name}: ZeRO stage {res.zero_stage} is not 2 or 3")
     check_batches(job, res.workers)
     if res.zero_stage == 3:
-        check_partitionable(job.model, res.workers)
+        check_partitionable(model, res.workers)
     nodes = live_nodes() if nodes is None else nodes
-    check_gang(job.model.name, res, nodes)
+    check_gang(model.name, res, nodes)
     if res.offload:
-        check_offload(job.model, res, nodes, memory)
+        check_offload(model, res, nodes, memory)
 
 
 def live_nodes() -> list[Node]:
     import ray
 
     return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-
-
-def worker_bundle(res: Resources) -> dict[str, float]:
-    bundle = {"CPU": float(res.cpus_per_worker)}
-    if res.gpus_per_worker:
-        bundle["GPU"] = float(res.gpus_per_worker)
-    return bundle
 
 
 def per_node(bundle: Mapping[str, float], node: Node) -> float:
@@ -66,7 +63,7 @@ def per_node(bundle: Mapping[str, float], node: Node) -> float:
 
 
 def check_gang(model: str, res: Resources, nodes: Sequence[Node]) -> None:
-    bundle = worker_bundle(res)
+    bundle = res.worker_bundle()
     room = sum(per_node(bundle, n) for n in nodes)
     if room < res.workers:
         have = {k: sum(n.get(k, 0.0) for n in nodes) for k in bundle}
@@ -98,7 +95,7 @@ def check_offload(
     import psutil
 
     total = psutil.virtual_memory().total if memory is None else memory
-    biggest = max((per_node(worker_bundle(res), n) for n in nodes), default=1)
+    biggest = max((per_node(res.worker_bundle(), n) for n in nodes), default=1)
     sharing = min(res.workers, int(biggest) if math.isfinite(biggest) else res.workers)
     need = OFFLOAD_BYTES_PER_PARAM * model.params * sharing / res.workers
     if need > total:
@@ -108,17 +105,18 @@ def check_offload(
         )
 
 
-def check_batches(job: Any, workers: int) -> None:
+def check_batches(job: CellJob, workers: int) -> None:
     from evaluation.tasks import get_task
 
-    trained = [*job.phase2_hparams.items()] + [
-        (t, hp) for t, hp in job.phase3_hparams.items() if get_task(t).needs_target_training
+    cfg = job.config
+    trained = [*cfg.phase2_hparams.items()] + [
+        (t, hp) for t, hp in cfg.phase3_hparams.items() if get_task(t).needs_target_training
     ]
     for task, hp in trained:
-        if int(hp["batch_size"]) % workers:
+        if hp.batch_size % workers:
             raise UserError(
-                f"task {task}: batch_size {hp['batch_size']} does not split across "
-                f"{workers} workers of model {job.model.name}"
+                f"task {task}: batch_size {hp.batch_size} does not split across "
+                f"{workers} workers of model {cfg.model.name}"
             )
 
 

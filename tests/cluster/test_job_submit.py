@@ -253,7 +253,7 @@ def check_rows(storage: Path) -> dict[tuple, float]:
     got = {tuple(row[f] for f in fields) for row in table.to_pylist()}
     assert got == expected_keys(keys)
     assert table.num_rows == len(got)
-    assert store.conflicts() == []
+    assert store.reading().conflicts == ()
     return rows
 
 

@@ -17,6 +17,8 @@ import pyarrow as pa
 import yaml
 
 XSTILTS = str(Path(sys.executable).with_name("xstilts"))
+# `xstilts run SPEC` with injected faults (a failing cell, a pause point): faults.py.
+FAULTY_RUN = [sys.executable, str(Path(__file__).resolve().with_name("faults.py"))]
 # The smallest spec that still exercises every path: two cells (baseline and one
 # intermediate task), one target task of each format with all of its languages.
 MINI: dict[str, Any] = {
@@ -58,10 +60,16 @@ def run(
     *args: str,
     timeout: float = 600,
     cwd: Path | None = None,
+    faults: tuple[str, ...] = (),
     **extra: str,
 ) -> subprocess.CompletedProcess[str]:
+    """`xstilts [ARGS] SPEC` (default: run); with `faults` (faults.py options), a faulty run."""
+    if faults:
+        command = [*FAULTY_RUN, str(spec), *faults]
+    else:
+        command = [XSTILTS, *args, str(spec)] if args else [XSTILTS, "run", str(spec)]
     return subprocess.run(
-        [XSTILTS, *args, str(spec)] if args else [XSTILTS, "run", str(spec)],
+        command,
         capture_output=True, text=True, timeout=timeout, env=env_for(tmp, **extra),
         start_new_session=True, cwd=cwd,
     )  # fmt: skip
@@ -71,9 +79,9 @@ def run_and_kill(spec: Path, tmp: Path, point: str, timeout: float = 400) -> str
     """Start `xstilts run`, wait until a trial reaches `point`, then SIGKILL everything."""
     marker = tmp / "paused"
     marker.unlink(missing_ok=True)
-    env = env_for(tmp, XSTILTS_TEST_PAUSE_AT=point, XSTILTS_TEST_PAUSE_FILE=str(marker))
     proc = subprocess.Popen(
-        [XSTILTS, "run", str(spec)], env=env, start_new_session=True,
+        [*FAULTY_RUN, str(spec), "--pause-at", point, "--marker", str(marker)],
+        env=env_for(tmp), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + timeout

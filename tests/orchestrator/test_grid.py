@@ -123,7 +123,7 @@ def test_concurrency_never_exceeds_what_the_cluster_can_gang_schedule(tmp_path) 
     jobs = build_jobs(spec, SweepLayout.of(spec.storage, spec.name), expand(spec))
     cluster = ClusterShape(9, 512, 64, (0,) + (8,) * 8, {}, frozenset({"10.0.0.1"}))
     assert concurrency(spec, jobs, cluster) == 64  # base/large cells need 1 GPU each
-    xxl = {k: j for k, j in jobs.items() if j.model.name == "xlmr-xxl"}
+    xxl = {k: j for k, j in jobs.items() if j.config.model.name == "xlmr-xxl"}
     assert concurrency(spec, xxl, cluster) == 8  # 8 GPUs each
     capped = quickstart(scheduling={"max_concurrent_trials": 3, "max_failures": 1})
     small = build_jobs(capped, SweepLayout.of(str(tmp_path), capped.name), expand(capped))

@@ -3,7 +3,8 @@ resuming from its last checkpoint on the other node (ray.cluster_utils.Cluster).
 
 from __future__ import annotations
 
-import os
+import importlib.util
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,16 @@ from orchestrator.spec import validate
 from storage.results import ResultsStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# faults.py (pause points, the trace) rides into the Ray workers by value.
+if "faults" in sys.modules:
+    faults = sys.modules["faults"]
+else:
+    _spec = importlib.util.spec_from_file_location("faults", Path(__file__).with_name("faults.py"))
+    assert _spec is not None and _spec.loader is not None
+    faults = importlib.util.module_from_spec(_spec)
+    sys.modules["faults"] = faults
+    _spec.loader.exec_module(faults)
 
 
 def remove_node_when_paused(cluster: Cluster, marker: Path, removed: list[str]) -> None:
@@ -40,13 +51,12 @@ def remove_node_when_paused(cluster: Cluster, marker: Path, removed: list[str]) 
 def test_cell_survives_the_loss_of_its_node(tmp_path: Path) -> None:
     fixtures = write_fixtures(tmp_path / "fixtures", n_per_split=48)
     marker, trace = tmp_path / "paused", tmp_path / "trace"
-    env = {"XSTILTS_TEST_PAUSE_AT": "phase2_step:8", "XSTILTS_TEST_PAUSE_FILE": str(marker),
-           "XSTILTS_TEST_TRACE": str(trace), "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+    runner = faults.FaultyRunner(pause_at="phase2_step:8", marker=str(marker), trace=str(trace))
+    env = {"TOKENIZERS_PARALLELISM": "false"}
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     for _ in range(2):
         cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, runtime_env={"env_vars": env}, log_to_driver=False)
-    os.environ.update(env)
     removed: list[str] = []
     watcher = threading.Thread(target=remove_node_when_paused, args=(cluster, marker, removed))
     watcher.start()
@@ -62,16 +72,14 @@ def test_cell_survives_the_loss_of_its_node(tmp_path: Path) -> None:
                                     "grad_accum": 1, "max_seq_length": 48, "eval_every": 3}},
             "scheduling": {"max_failures": 2},
         })  # fmt: skip
-        outcome = run_sweep(spec)
+        outcome = run_sweep(spec, runner=runner)
     finally:
         watcher.join(timeout=30)
-        for key in env:
-            os.environ.pop(key, None)
         ray.shutdown()
         cluster.shutdown()
     assert removed, "the cell's node was never removed"
     assert outcome.exit_code == 0, outcome.failed
-    assert ResultsStore(str(tmp_path / "runs"), "nodeloss").row_count() == 15
+    assert ResultsStore(str(tmp_path / "runs"), "nodeloss").read().num_rows == 15
     # The second attempt resumed phase 2 from the step-5 checkpoint, not from step 1.
     lines = [ln.split() for ln in trace.read_text().splitlines() if " phase2 " in ln]
     first_step = {ln[1]: int(ln[4]) for ln in reversed(lines)}

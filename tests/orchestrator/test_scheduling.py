@@ -23,6 +23,7 @@ from orchestrator.scheduling import (
     place,
     reservation,
 )
+from trainers.ladder import Resources
 
 
 def gpus(n: int) -> Gang:
@@ -40,7 +41,7 @@ def test_strict_gang_needs_one_node_with_room() -> None:
 
 
 def test_spread_gang_takes_bundles_from_several_nodes() -> None:
-    train = cell_gang(workers=8, cpus_per_worker=1, gpus_per_worker=1, distributed=True)
+    train = cell_gang(Resources(workers=8, cpus_per_worker=1, gpus_per_worker=1, zero_stage=2))
     assert not train.strict_pack
     assert fits(train, nodes(4, 4))
     assert not fits(train, nodes(4, 3))
@@ -53,8 +54,29 @@ def test_place_takes_the_tightest_node() -> None:
 
 
 def test_single_process_cell_is_one_bundle() -> None:
-    gang = cell_gang(workers=1, cpus_per_worker=4, gpus_per_worker=1, distributed=False)
+    gang = cell_gang(Resources(workers=1, cpus_per_worker=4, gpus_per_worker=1))
     assert gang == Gang(({"CPU": 4.0, "GPU": 1.0},))
+    assert cell_gang(Resources(cpus_per_worker=2)) == Gang(({"CPU": 2.0},))  # no GPU asked
+
+
+def test_every_worker_bundle_is_built_by_the_resources(tmp_path: Path) -> None:
+    from orchestrator.driver import job_gang, trial_resources
+    from orchestrator.grid import expand
+    from orchestrator.jobs import build_jobs
+    from orchestrator.spec import validate
+    from storage.layout import SweepLayout
+
+    res = Resources(workers=4, gpus_per_worker=1, cpus_per_worker=4, zero_stage=2)
+    assert res.worker_bundle() == {"CPU": 4.0, "GPU": 1.0}
+    assert cell_gang(res).bundles == (res.worker_bundle(),) * 4
+    spec = validate({"name": "b", "storage": str(tmp_path), "models": ["tiny-s"],
+                     "intermediate_tasks": ["none"], "target_tasks": ["xnli"], "seeds": [0],
+                     "resources": {"tiny-s": {"cpus_per_worker": 3}}})  # fmt: skip
+    jobs = build_jobs(spec, SweepLayout.of(spec.storage, spec.name), expand(spec))
+    (job,) = jobs.values()
+    assert job.config.model.resources.worker_bundle() == {"CPU": 3.0}
+    assert trial_resources(job, spec).bundles == [{"CPU": 3.0}]
+    assert job_gang(job).bundles == ({"CPU": 3.0},)
 
 
 def test_free_by_node_counts_placed_and_pending_groups() -> None:
@@ -79,7 +101,7 @@ def test_free_by_node_counts_placed_and_pending_groups() -> None:
 def test_reservation_without_estimates_holds_the_roomiest_node() -> None:
     wait, around = reservation(gpus(8), nodes(2, 6, 5))
     assert wait == 0.0 and [n["GPU"] for n in around] == [2, 0, 5]
-    spread = cell_gang(workers=8, cpus_per_worker=1, gpus_per_worker=1, distributed=True)
+    spread = cell_gang(Resources(workers=8, cpus_per_worker=1, gpus_per_worker=1, zero_stage=2))
     assert [n["GPU"] for n in reservation(spread, nodes(2, 6, 5))[1]] == [2, 0, 0]
     assert choose(["x", "y"], {"x": gpus(8), "y": gpus(2)}, nodes(2, 6)) == "y"
     assert choose(["x", "y"], {"x": gpus(8), "y": gpus(3)}, nodes(2, 6)) is None

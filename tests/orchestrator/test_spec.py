@@ -71,7 +71,7 @@ BAD = [
      "phase2.defaults.learning_rate: unknown field"),
     (with_(intermediate_tasks=["ccg"], data={"source": "hub"}),
      "intermediate_tasks[0]: 'ccg' needs ccg which is not on the Hub"),
-    (with_(testing={"fail_cells": ["tiny-s"]}), "testing.fail_cells[0]: 'tiny-s' is not"),
+    (with_(testing={"fail_cells": ["tiny-s/mnli/0"]}), "testing: unknown field"),
 ]  # fmt: skip
 
 
@@ -128,7 +128,25 @@ def test_overrides_apply_on_load() -> None:
 def test_hyperparameters_resolve_recipe_then_defaults_then_override() -> None:
     spec = validate(with_(phase3={"defaults": {"lr": 2e-5}, "overrides": {"udpos": {"lr": 3e-5}}}))
     xnli, udpos = spec.phase3.resolve("xnli"), spec.phase3.resolve("udpos")
-    assert (xnli["lr"], udpos["lr"]) == (2e-5, 3e-5)
-    assert (xnli["batch_size"], xnli["grad_accum"], xnli["max_seq_length"]) == (4, 8, 256)
+    assert (xnli.lr, udpos.lr) == (2e-5, 3e-5)
+    assert (xnli.batch_size, xnli.grad_accum, xnli.max_seq_length) == (4, 8, 256)
     squad = validate(with_(intermediate_tasks=["squad"])).phase2.resolve("squad")
-    assert (squad["grad_accum"], squad["max_seq_length"], squad["warmup_ratio"]) == (4, 384, 0.1)
+    assert (squad.grad_accum, squad.max_seq_length, squad.warmup_ratio) == (4, 384, 0.1)
+
+
+def test_resolved_hyperparameters_are_typed_whole_and_reach_the_loop_whole() -> None:
+    from dataclasses import fields
+
+    from orchestrator.spec import Hparams
+    from trainers.hparams import PhaseHparams, hparam_names
+    from trainers.loop import TrainSpec
+
+    assert set(Hparams.model_fields) == set(hparam_names())  # a spec field is a typed field
+    assert set(hparam_names()) <= {f.name for f in fields(TrainSpec)}  # ... and a loop field
+    with pytest.raises(SpecError, match=r"phase2\.defaults\.learning_rate"):
+        validate(with_(phase2={"defaults": {"learning_rate": 1e-5}}))
+    hp = validate(with_(phase2={"defaults": {"max_steps": 7}})).phase2.resolve("mnli")
+    assert isinstance(hp, PhaseHparams) and hp.max_steps == 7
+    assert hp.as_dict() == {f.name: getattr(hp, f.name) for f in fields(PhaseHparams)}
+    run = TrainSpec.from_hparams(hp, seed=3)
+    assert {k: getattr(run, k) for k in hparam_names()} == hp.as_dict()

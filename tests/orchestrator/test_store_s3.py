@@ -141,9 +141,9 @@ def test_plain_readers_on_s3(storage_uri: str, s3_server: S3Server) -> None:
 
 def test_unreachable_storage_is_one_line() -> None:
     store = ResultsStore("s3://bucket/p?endpoint_override=127.0.0.1:1&scheme=http", "sw")
-    with pytest.raises(UserError, match=r"^storage s3://bucket/p is unreachable"):
+    with pytest.raises(UserError, match=r"^storage s3://bucket/p/sw/results is unreachable"):
         store.write_rows(make_rows(), trial_key="k1", target_task="xnli", attempt=0)
-    with pytest.raises(UserError, match=r"^storage s3://bucket/p is unreachable"):
+    with pytest.raises(UserError, match=r"^storage s3://bucket/p/sw/results is unreachable"):
         store.read()
 
 

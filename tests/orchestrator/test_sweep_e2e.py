@@ -92,7 +92,7 @@ def test_kill_9_and_resume_gives_the_uninterrupted_rows(
     assert out.returncode == 0, out.stderr[-3000:]
     store = ResultsStore(str(storage), "mini")
     assert sweeps.logical(store.read()) == sweeps.logical(reference["rows"])
-    assert store.conflicts() == []
+    assert store.reading().conflicts == ()
     # Readers see whole fragments only; no temporary is left where readers look.
     results = storage / "mini" / "results"
     assert all(not p.name.endswith(".tmp") for p in results.iterdir() if not p.name.startswith("."))
@@ -105,9 +105,9 @@ def test_kill_9_and_resume_gives_the_uninterrupted_rows(
 def test_failing_cell_does_not_stop_the_others(tmp_path: Path, fixtures: Path) -> None:
     spec = sweeps.write_spec(
         tmp_path / "mini.yaml", str(tmp_path / "runs"), fixtures,
-        target_tasks=["xnli"], testing={"fail_cells": ["tiny-s/mnli/0"]},
+        target_tasks=["xnli"],
     )  # fmt: skip
-    out = sweeps.run(spec, tmp_path)
+    out = sweeps.run(spec, tmp_path, faults=("--fail", "tiny-s/mnli/0"))
     assert out.returncode == 1
     assert "failed: tiny-s/mnli/0: RuntimeError: injected failure" in out.stderr
     status = sweeps.run(spec, tmp_path, "status")
@@ -141,7 +141,7 @@ def test_kill_and_resume_on_s3(tmp_path: Path, reference: dict, fixtures: Path, 
     assert out.returncode == 0, out.stderr[-3000:]
     store = ResultsStore(storage, "mini")
     assert sweeps.logical(store.read()) == sweeps.logical(reference["rows"])
-    assert store.conflicts() == []
+    assert store.reading().conflicts == ()
 
 
 def test_deepspeed_cell_through_xstilts_run(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from synth_examples import synthetic_texts
 
-from trainers.cell import CellJob
+from trainers.celldata import DataAccess
+from trainers.hparams import PhaseHparams
+from trainers.job import CellConfig, CellJob, CellPaths, Runtime
 from trainers.ladder import LADDER
 from trainers.models import Pretrained, build_pretrained
 
@@ -78,8 +83,14 @@ class RecordingHooks:
         self.calls.append(("progress", phase, target_task))
 
 
-def cell_job(root: Path, base: Path, **changes) -> CellJob:
-    fields = dict(
+def typed(hparams: Mapping[str, Any]) -> dict[str, PhaseHparams]:
+    """Per-task hyperparameters as `PhaseHparams` (plain dicts are converted)."""
+    return {t: PhaseHparams(**hp) if isinstance(hp, Mapping) else hp for t, hp in hparams.items()}
+
+
+def cell_job(root: Path, base: Path, **changes: Any) -> CellJob:
+    """A job from flat fields: those of `CellConfig`, `DataAccess`, `CellPaths`, `Runtime`."""
+    flat: dict[str, Any] = dict(
         sweep="t",
         trial_key="k",
         phase2_key="p",
@@ -90,7 +101,7 @@ def cell_job(root: Path, base: Path, **changes) -> CellJob:
         target_tasks=("xnli", "udpos", "xquad", "tatoeba"),
         phase2_hparams={"mnli": HP},
         phase3_hparams={t: HP for t in ("xnli", "udpos", "xquad", "tatoeba")},
-        data_source="local",
+        source="local",
         local_dir=str(root),
         native_dir=None,
         max_train=96,
@@ -98,9 +109,20 @@ def cell_job(root: Path, base: Path, **changes) -> CellJob:
         max_eval=12,
         phase2_dir=str(base / "p2"),
         cell_dir=str(base / "cell"),
+        train_storage=str(base / "cell" / "train"),
         cache_dir=str(base / "cache"),
         attempt=0,
         threads=1,
     )
-    fields.update(changes)
-    return CellJob(**fields)
+    flat.update(changes)
+    flat["phase2_hparams"] = typed(flat["phase2_hparams"])
+    flat["phase3_hparams"] = typed(flat["phase3_hparams"])
+
+    def take(cls: type) -> dict[str, Any]:
+        return {f.name: flat.pop(f.name) for f in fields(cls) if f.name in flat}
+
+    data = DataAccess(**take(DataAccess))
+    job = CellJob(CellConfig(data=data, **take(CellConfig)), CellPaths(**take(CellPaths)),
+                  Runtime(**take(Runtime)))  # fmt: skip
+    assert not flat, f"not fields of a job: {sorted(flat)}"
+    return job

@@ -10,10 +10,11 @@ from safetensors.torch import load_file
 
 from evaluation.tasks import get_task
 from storage.errors import UserError
-from trainers.cell import data_access, phase_model, run_cell
+from trainers.cell import run_cell
 from trainers.celldata import derive_seed
 from trainers.ladder import LADDER
 from trainers.models import load_dir
+from trainers.phase import phase_model
 
 ROW_KEYS = {"target_task", "language", "split", "metric", "value", "n_examples"}
 
@@ -54,7 +55,7 @@ def test_phase3_gets_only_the_phase2_encoder_and_a_fresh_head(fixture_root, tmp_
     saved = load_file(str(final / "model.safetensors"))
     assert not any("head" in k or "classifier" in k for k in saved)
     pre = load_dir(str(final), LADDER["tiny-s"])
-    data = data_access(job)
+    data = job.config.data
     seed = derive_seed(0, "phase3", "xnli")
     model = phase_model(pre, ("xnli",), data, seed)
     for name, tensor in model.encoder.state_dict().items():
@@ -64,12 +65,6 @@ def test_phase3_gets_only_the_phase2_encoder_and_a_fresh_head(fixture_root, tmp_
         LADDER["tiny-s"].hidden, LADDER["tiny-s"].hidden
     )  # the head's first layer, built first from that seed
     assert torch.equal(model.heads["xnli"].dense.weight, fresh.weight)
-
-
-def test_injected_failure_raises_before_any_work(fixture_root, tmp_path) -> None:
-    with pytest.raises(RuntimeError, match="injected failure in cell k"):
-        run_cell(cell_job(fixture_root, tmp_path, fail=True), RecordingHooks())
-    assert not (tmp_path / "p2").exists()
 
 
 def test_phase2_encoder_of_another_size_is_a_user_error(fixture_root, tmp_path) -> None:
@@ -92,4 +87,25 @@ def test_baseline_none_publishes_the_pretrained_encoder(fixture_root, tmp_path, 
 
 def test_bad_data_source_is_a_user_error(fixture_root, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="data source"):
-        run_cell(cell_job(fixture_root, tmp_path, data_source="ftp"), RecordingHooks())
+        cell_job(fixture_root, tmp_path, source="ftp")  # refused as the job is built
+
+
+def test_a_cell_that_lost_its_fence_writes_nothing(fixture_root, tmp_path: Path) -> None:
+    def lost() -> None:
+        raise UserError("sweep lease lost")
+
+    job = cell_job(fixture_root, tmp_path, intermediate_task="none", phase2_tasks=(),
+                   phase2_hparams={}, target_tasks=("tatoeba",), fence=lost)  # fmt: skip
+    hooks = RecordingHooks()
+    with pytest.raises(UserError, match="sweep lease lost"):
+        run_cell(job, hooks)
+    assert not (tmp_path / "p2").exists() and not (tmp_path / "cell").exists()
+    assert not hooks.p2 and not hooks.rows
+
+
+def test_a_job_is_plain_picklable_values(fixture_root, tmp_path: Path) -> None:
+    import pickle
+
+    job = cell_job(fixture_root, tmp_path)
+    assert pickle.loads(pickle.dumps(job)) == job
+    assert job.config.phase3_hparams["xnli"].max_seq_length == 64

@@ -25,7 +25,7 @@ from conftest import RecordingHooks, cell_job
 from ray import cloudpickle
 
 from storage.errors import UserError
-from trainers import cell
+from trainers import distributed
 from trainers.cell import run_cell
 from trainers.distributed import (
     DONE,
@@ -37,9 +37,13 @@ from trainers.distributed import (
     run_worker,
     start_source,
 )
+from trainers.hparams import PhaseHparams
 from trainers.ladder import LADDER, ModelEntry, Resources
-from trainers.loop import train
+from trainers.loop import TrainSpec, train
+from trainers.models import build_pretrained, load_dir
+from trainers.phase import PHASE1_SEED, phase_model, phase_tasks
 from trainers.placement import check_cell
+from trainers.taskmodel import TaskModel
 from trainers.zero import tag
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # test loops run in the workers
@@ -92,19 +96,19 @@ def ray_local(tmp_path: Path) -> Iterator[None]:
     ray.shutdown()
 
 
-def phase2_run(job, name_task: str = "mnli") -> tuple[PhaseRun, cell.TaskModel]:
+def phase2_run(job, name_task: str = "mnli") -> tuple[PhaseRun, TaskModel]:
     """The phase-2 run of `job` as `trainers.cell` would start it, and the trial's model."""
-    data = cell.data_access(job)
-    pre = cell.build_pretrained(job.model, seed=cell.PHASE1_SEED, corpus=data.corpus,
-                                cache_dir=job.cache_dir, corpus_key=data.corpus_key())  # fmt: skip
-    model = cell.phase_model(pre, ("mnli",), data, 7)
+    cfg, data = job.config, job.config.data
+    pre = build_pretrained(cfg.model, seed=PHASE1_SEED, corpus=data.corpus,
+                           cache_dir=job.paths.cache_dir, corpus_key=data.corpus_key())  # fmt: skip
+    model = phase_model(pre, ("mnli",), data, 7)
     source = start_source(job, pre, "phase2")
-    name = run_name(job.trial_key, "phase2", name_task)
-    return PhaseRun(job, "phase2", ("mnli",), job.phase2_hparams, 7, source, name), model
+    name = run_name(cfg.trial_key, "phase2", name_task)
+    return PhaseRun(job, "phase2", ("mnli",), cfg.phase2_hparams, 7, source, name), model
 
 
 def checkpoints(job, run: PhaseRun) -> list[Path]:
-    root = Path(job.cell_dir) / "train" / run.name
+    root = Path(job.paths.train_storage) / run.name
     return sorted(p for p in root.glob("checkpoint_*") if p.is_dir())
 
 
@@ -126,8 +130,8 @@ def logging_loop(config: dict, log: str, stop_at: int | None = None, kill_at: in
     rank = ray.train.get_context().get_world_rank()
     marker = Path(log + ".failed")
     if not dropout:
-        original = cell.phase_model
-        cell.phase_model = lambda *a: no_dropout(original(*a))  # type: ignore[assignment]
+        original = distributed.phase_model  # what the worker's `build` calls
+        distributed.phase_model = lambda *a: no_dropout(original(*a))  # type: ignore[assignment]
 
     def on_step(step: int, loss: float) -> None:
         with open(log, "a", encoding="utf-8") as f:
@@ -217,12 +221,12 @@ def test_zero2_on_two_workers_matches_one_process(fixture_root, tmp_path, ray_lo
     log = tmp_path / "steps.jsonl"
     with fitted(run, functools.partial(logging_loop, log=str(log), dropout=False)) as final:
         zero = consolidated_state(final)
-    data = cell.data_access(job)
-    pre = cell.load_dir(run.source)
-    model = no_dropout(cell.phase_model(pre, ("mnli",), data, run.seed))
-    tasks = cell.phase_tasks(job, data, pre, ("mnli",), job.phase2_hparams)
+    data = job.config.data
+    pre = load_dir(run.source)
+    model = no_dropout(phase_model(pre, ("mnli",), data, run.seed))
+    tasks = phase_tasks(data, pre, ("mnli",), job.config.phase2_hparams, job.paths.cache_dir)
     single: list[float] = []
-    spec = cell.TrainSpec.from_hparams(hp, run.seed)
+    spec = TrainSpec.from_hparams(PhaseHparams(**hp), run.seed)
     train(model, tasks, spec, on_step=lambda step, loss: single.append(loss))
     losses = [loss for _, loss in logged(log)]
     assert len(losses) == len(single) == STEPS
@@ -243,13 +247,13 @@ def test_deepspeed_cell_writes_rows_of_the_same_schema(fixture_root, tmp_path, r
     job = dist_job(fixture_root, tmp_path / "zero", stage=3)
     run_cell(job, zero)
     assert list(zero.rows) == list(plain.rows) == ["xnli"]
-    assert ("mark_phase2_done", job.phase2_dir + "/final") in zero.calls
+    assert ("mark_phase2_done", job.paths.phase2_dir + "/final") in zero.calls
     schema = {(k, type(v)) for row in plain.rows["xnli"] for k, v in row.items()}
     assert {(k, type(v)) for row in zero.rows["xnli"] for k, v in row.items()} == schema
     assert {k for k, _ in schema} == ROW_KEYS
     keys = [(r["language"], r["metric"], r["n_examples"]) for r in plain.rows["xnli"]]
     assert [(r["language"], r["metric"], r["n_examples"]) for r in zero.rows["xnli"]] == keys
-    train_runs = Path(job.cell_dir) / "train"
+    train_runs = Path(job.paths.train_storage)
     assert sorted(p.name for p in train_runs.iterdir()) == ["k-phase2-mnli", "k-phase3-xnli"]
 
 

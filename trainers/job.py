@@ -1,0 +1,65 @@
+"""What one grid cell's runner receives: `CellJob` = config + paths + runtime values.
+
+- `CellConfig`: what the spec says about this cell (model, tasks, seed, typed
+  hyperparameters per task, data access, resume policy, Ray Train restarts).
+- `CellPaths`: where the cell reads and writes (built from `storage.layout.SweepLayout`
+  by `orchestrator.jobs`): the shared phase-2 directory, the cell's directory, the Ray Train
+  storage of distributed runs, and the node-local cache directory.
+- `Runtime`: this attempt's values: its number, torch threads, and the write `fence`
+  (checked before every checkpoint, encoder and prediction write, so that a run that lost
+  its sweep lease writes nothing).
+
+Plain frozen values, picklable: Ray ships a job to the trial and to Ray Train workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from storage.files import Fence
+from trainers.celldata import DataAccess
+from trainers.checkpoint import Resume
+from trainers.hparams import PhaseHparams
+from trainers.ladder import ModelEntry
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    sweep: str
+    trial_key: str
+    phase2_key: str
+    model: ModelEntry  # with the spec's per-model resource overrides applied
+    intermediate_task: str
+    phase2_tasks: tuple[str, ...]  # () for none; the nine for multitask
+    seed: int
+    target_tasks: tuple[str, ...]
+    phase2_hparams: Mapping[str, PhaseHparams]  # task -> resolved hyperparameters
+    phase3_hparams: Mapping[str, PhaseHparams]
+    data: DataAccess
+    resume: Resume = Resume.IF_AVAILABLE
+    max_failures: int = 2  # Ray Train worker-group restarts per run (distributed models)
+
+
+@dataclass(frozen=True)
+class CellPaths:
+    """URIs or absolute paths; `cache_dir` is always a local directory."""
+
+    phase2_dir: str  # shared by the cells with the same phase2_key
+    cell_dir: str
+    train_storage: str  # Ray Train runs of distributed models
+    cache_dir: str  # tokenizers, features, fetched encoders
+
+
+@dataclass(frozen=True)
+class Runtime:
+    attempt: int = 0
+    threads: int | None = None  # torch.set_num_threads for this process, when given
+    fence: Fence | None = None  # checked before every write; None: unfenced
+
+
+@dataclass(frozen=True)
+class CellJob:
+    config: CellConfig
+    paths: CellPaths
+    runtime: Runtime = field(default_factory=Runtime)

@@ -1,0 +1,87 @@
+"""The model and data of one training phase, built the same way by the one-process path
+(`trainers.cell`) and by each Ray Train worker (`trainers.distributed`).
+
+A phase trains the heads of some tasks on one encoder: `phase_model` puts a fresh, seeded
+head per task on the encoder, `phase_tasks` tokenises each task's English training
+examples (cached under the cell's cache directory) beside its dev examples. The encoder
+itself is published in Hugging Face format by `publish_encoder`, through the write fence.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+
+import torch
+
+from evaluation.tasks import Format, TaskSpec, get_task
+from storage.files import Fence, is_remote, publish_dir
+from trainers.celldata import DataAccess
+from trainers.heads import head_for, num_labels
+from trainers.hparams import PhaseHparams
+from trainers.loop import TaskData
+from trainers.models import Pretrained, save_pretrained
+from trainers.taskmodel import TaskModel, Tokenization, task_features
+from trainers.tokenizer import tokenizer_digest
+
+PHASE1_SEED = 0  # the phase-1 weights of a local (tiny) model are fixed per model
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def label_count(spec: TaskSpec, data: DataAccess) -> int:
+    if spec.format is Format.TAGGING and not spec.labels:
+        return len(data.labels(spec))
+    return num_labels(spec, [])
+
+
+def tokenization(pre: Pretrained, hparams: PhaseHparams, cache_dir: str) -> Tokenization:
+    tok = pre.tokenizer
+    return Tokenization(tok, tokenizer_digest(tok), hparams.max_seq_length, cache_dir)  # type: ignore[arg-type]
+
+
+def phase_model(pre: Pretrained, names: tuple[str, ...], data: DataAccess, seed: int) -> TaskModel:
+    """The encoder of `pre` with a fresh, seeded head per task."""
+    torch.manual_seed(seed)
+    hidden = pre.encoder.config.hidden_size
+    heads = {}
+    for name in names:
+        spec = get_task(name)
+        heads[name] = head_for(spec).build(hidden, label_count(spec, data))
+    return TaskModel(pre.encoder, heads)
+
+
+def phase_tasks(
+    data: DataAccess,
+    pre: Pretrained,
+    names: tuple[str, ...],
+    hparams: Mapping[str, PhaseHparams],
+    cache_dir: str,
+) -> dict[str, TaskData]:
+    """Each task's tokenised training features, English dev examples and tokenization."""
+    tasks = {}
+    for name in names:
+        spec = get_task(name)
+        tok = tokenization(pre, hparams[name], cache_dir)
+        features = task_features(spec, data.train(spec), tok, "train", True)
+        tasks[name] = TaskData(spec, features, data.dev(spec), tok)
+    return tasks
+
+
+def publish_encoder(pre: Pretrained, uri: str, cache_dir: str, fence: Fence | None = None) -> None:
+    """`pre`'s encoder and tokenizer in Hugging Face format at `uri` (kept if already there)."""
+    if fence is not None:
+        fence()  # before the temporary directory beside a local `uri`, too
+    parent = cache_dir if is_remote(uri) else os.path.dirname(uri.removeprefix("file://"))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".final-", dir=parent)
+    try:
+        save_pretrained(pre, tmp)
+        if is_remote(uri) or not os.path.isdir(uri.removeprefix("file://")):
+            publish_dir(tmp, uri, fence)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
