@@ -22,7 +22,7 @@ import torch.distributed as dist
 
 from evaluation.tasks import get_task
 from trainers.checkpoint import Resume
-from trainers.heads import head_for
+from trainers.formats import head_for
 from trainers.ladder import LADDER, encoder_params
 from trainers.loop import TaskData, TrainSpec, train
 from trainers.taskmodel import TaskModel, Tokenization

@@ -41,7 +41,7 @@ from trainers.celldata import DataAccess, derive_seed
 from trainers.checkpoint import CheckpointStore
 from trainers.distributed import fit_phase
 from trainers.dual import dual_encoder
-from trainers.heads import head_for
+from trainers.formats import head_for
 from trainers.hparams import PhaseHparams
 from trainers.job import CellJob
 from trainers.loop import TaskData, TrainSpec, bf16_autocast, train

@@ -40,8 +40,8 @@ from evaluation.data.convert import SENTENCE_END
 from evaluation.data.examples import Entity, MentionExample, QuestionExample
 from evaluation.data.retrieval import Candidate
 from evaluation.predict import DualEncoder, candidate_pool, infer, rank_candidates
-from evaluation.tasks import Format, TaskSpec
-from trainers.heads import Batch, Feature, HeadKind, _ids_batch, encode, pad, register
+from evaluation.tasks import TaskSpec
+from trainers.heads import Batch, Feature, HeadKind, _ids_batch, encode, pad
 
 QUERY_MAX_LEN = 96
 LOGIT_SCALE = 100.0
@@ -175,7 +175,7 @@ def decode(outputs: list[np.ndarray], features: list, examples: Sequence, spec: 
     return {ex.id: ids for ex, ids in zip(examples, ranked, strict=True)}
 
 
-register(Format.RETRIEVAL, HeadKind(DualHead, featurize, collate, forward, loss, decode))
+DUAL_HEAD = HeadKind(DualHead, featurize, collate, forward, loss, decode)
 
 
 # --- zero-shot towers -------------------------------------------------------------------

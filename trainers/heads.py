@@ -1,4 +1,5 @@
-"""Task heads on one shared encoder, one `HeadKind` per task format, in a registry.
+"""Task heads on one shared encoder: `HeadKind` and the heads of the classification,
+multiple-choice and tagging formats (`trainers.formats` maps every format to its head).
 
 A `HeadKind` is plain functions, no inheritance: `build` the head module, `featurize`
 examples into token ids (cached by `trainers.features`), `collate` features into a padded
@@ -17,8 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from evaluation.tasks import Format, TaskSpec
-from storage.errors import UserError
+from evaluation.tasks import TaskSpec
 
 Feature = dict[str, Any]
 Batch = dict[str, Tensor]
@@ -33,31 +33,6 @@ class HeadKind:
     forward: Callable[[nn.Module, nn.Module, Batch], Tensor]
     loss: Callable[[Tensor, Batch], Tensor]
     decode: Callable[[list[np.ndarray], list[Feature], Sequence[Any], TaskSpec], Any]
-
-
-HEADS: dict[Format, HeadKind] = {}
-
-
-def register(fmt: Format, kind: HeadKind) -> None:
-    if fmt in HEADS:
-        raise ValueError(f"a head for {fmt} is registered twice")
-    HEADS[fmt] = kind
-
-
-def head_for(spec: TaskSpec) -> HeadKind:
-    try:
-        return HEADS[spec.format]
-    except KeyError:
-        raise UserError(f"task {spec.name}: no head supports format {spec.format}") from None
-
-
-def num_labels(spec: TaskSpec, examples: Sequence[Any]) -> int:
-    """Label count: the spec's label list, or the largest tag id seen (CCG's tag map)."""
-    if spec.labels:
-        return len(spec.labels)
-    if spec.format is Format.TAGGING:
-        return 1 + max(max(ex.tags, default=0) for ex in examples)
-    return 0
 
 
 def label_name(spec: TaskSpec, index: int) -> str | int:
@@ -146,16 +121,13 @@ def _argmax_decode(outputs: list[np.ndarray], features: list, examples: Sequence
     return [label_name(spec, int(np.argmax(out))) for out in outputs]
 
 
-register(
-    Format.CLASSIFICATION,
-    HeadKind(
-        ClassificationHead,
-        _classify_featurize,
-        _label_collate,
-        _cls_forward,
-        _ce_loss,
-        _argmax_decode,
-    ),
+CLASSIFICATION_HEAD = HeadKind(
+    ClassificationHead,
+    _classify_featurize,
+    _label_collate,
+    _cls_forward,
+    _ce_loss,
+    _argmax_decode,
 )
 
 
@@ -192,16 +164,13 @@ def _choice_forward(encoder: nn.Module, head: nn.Module, batch: Batch) -> Tensor
     return scores.view(-1, int(batch["n_choices"]))
 
 
-register(
-    Format.MULTIPLE_CHOICE,
-    HeadKind(
-        lambda hidden, _n: ClassificationHead(hidden, 1),
-        _choice_featurize,
-        _choice_collate,
-        _choice_forward,
-        _ce_loss,
-        _argmax_decode,
-    ),
+CHOICE_HEAD = HeadKind(
+    lambda hidden, _n: ClassificationHead(hidden, 1),
+    _choice_featurize,
+    _choice_collate,
+    _choice_forward,
+    _ce_loss,
+    _argmax_decode,
 )
 
 
@@ -252,12 +221,6 @@ def _tag_decode(outputs: list[np.ndarray], features: list, examples: Sequence, s
     return result
 
 
-register(
-    Format.TAGGING,
-    HeadKind(TokenHead, _tag_featurize, _tag_collate, _cls_forward, _tag_loss, _tag_decode),
+TAGGING_HEAD = HeadKind(
+    TokenHead, _tag_featurize, _tag_collate, _cls_forward, _tag_loss, _tag_decode
 )
-
-# Span extraction and the dual encoder live in their own modules; importing them registers
-# their heads.
-import trainers.dual  # noqa: E402
-import trainers.span  # noqa: E402, F401

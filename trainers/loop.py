@@ -31,7 +31,8 @@ from evaluation.scorers import get_scorer
 from evaluation.tasks import TaskSpec
 from trainers import state as train_state
 from trainers.checkpoint import CheckpointStore, Resume
-from trainers.heads import Feature, head_for
+from trainers.formats import head_for
+from trainers.heads import Feature
 from trainers.hparams import PhaseHparams
 from trainers.taskmodel import TaskModel, Tokenization, _to, predictor
 

@@ -19,7 +19,7 @@ import torch
 from evaluation.tasks import Format, TaskSpec, get_task
 from storage.files import Fence, is_remote, publish_dir
 from trainers.celldata import DataAccess
-from trainers.heads import head_for, num_labels
+from trainers.formats import head_for, num_labels
 from trainers.hparams import PhaseHparams
 from trainers.loop import TaskData
 from trainers.models import Pretrained, save_pretrained

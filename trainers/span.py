@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from evaluation.tasks import Format, TaskSpec
-from trainers.heads import Batch, Feature, HeadKind, _ids_batch, encode, register
+from evaluation.tasks import TaskSpec
+from trainers.heads import Batch, Feature, HeadKind, _ids_batch, encode
 
 N_BEST = 20
 MAX_ANSWER_TOKENS = 30
@@ -136,7 +136,6 @@ def decode(
     return predictions
 
 
-register(
-    Format.SPAN_QA,
-    HeadKind(lambda hidden, _n: nn.Linear(hidden, 2), featurize, collate, forward, loss, decode),
+SPAN_HEAD = HeadKind(
+    lambda hidden, _n: nn.Linear(hidden, 2), featurize, collate, forward, loss, decode
 )

@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from evaluation.predict import Embedder, Predictor, infer
 from evaluation.tasks import TaskSpec
 from trainers.features import features_for
-from trainers.heads import Batch, Feature, _ids_batch, head_for
+from trainers.formats import head_for
+from trainers.heads import Batch, Feature, _ids_batch
 
 
 class TaskModel(nn.Module):

@@ -8,8 +8,14 @@ reference: a killed-and-resumed sweep must end with exactly its rows, values inc
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -198,3 +204,71 @@ def test_cells_of_different_sizes_kill_9_and_resume(tmp_path: Path, fixtures: Pa
     rows = ResultsStore(str(storage), "mini").read()
     assert sweeps.logical(rows) == sweeps.logical(ResultsStore(str(golden), "mini").read())
     assert len(rows) == 2 * len(get_task("xnli").languages) * len(get_task("xnli").metrics)
+
+
+def _signal_run(pgid: int, tmp: Path, signum: int) -> None:
+    """Send `signum` to a driver's process group and every process of the Ray it started."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+    needle = str(sweeps.ray_dir(tmp))
+    for pid in (int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if pid != os.getpid() and (needle in environ or needle in cmdline):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+
+def _contents(sweep_dir: Path) -> dict[str, str]:
+    """Every file a run owns under the sweep (not Tune's state, the lease or the node
+    cache), by its content: a rewrite of a ledger entry changes its timestamps."""
+    own = ("ledger", "results", "phase2", "cells", "sweep.json")
+    return {
+        str(p.relative_to(sweep_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(sweep_dir.rglob("*"))
+        if p.is_file() and p.relative_to(sweep_dir).parts[0] in own
+    }
+
+
+@pytest.mark.slow
+def test_a_paused_run_that_was_taken_over_writes_nothing(
+    tmp_path: Path, reference: dict, fixtures: Path
+) -> None:
+    """The first run is stopped (SIGSTOP, its Ray too) mid-phase-3 past the lease's ttl; a
+    second run takes the sweep over and finishes it; the first, continued, stops with one
+    line naming the second and writes nothing; the store equals the uninterrupted run's."""
+    storage = tmp_path / "runs"
+    scheduling = {**sweeps.MINI["scheduling"], "lease_ttl_s": 3}
+    spec = sweeps.write_spec(tmp_path / "mini.yaml", str(storage), fixtures, scheduling=scheduling)
+    first = tmp_path / "first"
+    first.mkdir()
+    proc = subprocess.Popen(
+        [sweeps.XSTILTS, "run", str(spec)], env=sweeps.env_for(first), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 400
+        cells = storage / "mini" / "cells"
+        while not any(cells.glob("*/phase3/*/checkpoints/ckpt-*.pt")):
+            assert proc.poll() is None, proc.stderr.read()[-2000:] if proc.stderr else ""
+            assert time.monotonic() < deadline, "phase 3 never checkpointed"
+            time.sleep(0.05)
+        _signal_run(proc.pid, first, signal.SIGSTOP)
+        time.sleep(4)  # past the ttl: the first run's heartbeat is 4 s old
+        second = tmp_path / "second"
+        second.mkdir()
+        out = sweeps.run(spec, second)
+        assert out.returncode == 0, out.stderr[-3000:]
+        before = _contents(storage / "mini")
+        _signal_run(proc.pid, first, signal.SIGCONT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        sweeps.kill_all(proc.pid, first)
+    assert proc.returncode != 0
+    assert "another run took over this run's lease" in err, err[-3000:]
+    assert _contents(storage / "mini") == before
+    store = ResultsStore(str(storage), "mini")
+    assert sweeps.logical(store.read()) == sweeps.logical(reference["rows"])

@@ -18,7 +18,7 @@ from synth_examples import classification_examples, synthetic_texts
 
 from evaluation.tasks import get_task
 from trainers.checkpoint import CheckpointStore
-from trainers.heads import head_for
+from trainers.formats import head_for
 from trainers.ladder import LADDER
 from trainers.loop import TaskData, TrainResult, TrainSpec, train
 from trainers.models import build_pretrained

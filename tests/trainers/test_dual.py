@@ -25,7 +25,7 @@ from evaluation.retrieval import BuccSide, bucc_candidates, bucc_threshold
 from evaluation.tasks import Format, get_task
 from storage.errors import UserError
 from trainers.dual import DualHead, candidate_text, dual_encoder, mention_query
-from trainers.heads import HEADS, head_for
+from trainers.formats import HEADS, head_for
 from trainers.ladder import LADDER
 from trainers.loop import TaskData, TrainSpec, train
 from trainers.taskmodel import TaskModel, Tokenization, predictor, task_features

@@ -15,7 +15,7 @@ from synth_examples import (
 from evaluation.tasks import Format, get_task
 from evaluation.tasks.spec import Role, TaskSpec
 from storage.errors import UserError
-from trainers.heads import HEADS, head_for, num_labels
+from trainers.formats import HEADS, head_for, num_labels
 from trainers.loop import TaskData, TrainSpec, train
 from trainers.span import decode as span_decode
 from trainers.taskmodel import TaskModel, Tokenization, predictor, task_features

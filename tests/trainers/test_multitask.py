@@ -7,7 +7,7 @@ from synth_examples import classification_examples, synthetic_texts
 
 from evaluation.data.multitask import MultitaskSampler
 from evaluation.tasks import get_task
-from trainers.heads import head_for
+from trainers.formats import head_for
 from trainers.ladder import LADDER
 from trainers.loop import TaskData, TrainSpec, train
 from trainers.taskmodel import TaskModel, Tokenization, task_features
