@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import Role, suggest, task_names
 from trainers.ladder import LADDER
 
@@ -99,11 +100,9 @@ def _resources(raw: dict[str, Any]) -> list[str]:
 
 
 def _overrides(raw: dict[str, Any]) -> list[str]:
-    from orchestrator.spec import MULTITASK_TASKS
-
     inter = set(_list(raw, "intermediate_tasks"))
     allowed = {
-        "phase2": (inter | (set(MULTITASK_TASKS) if "multitask" in inter else set())) - {"none"},
+        "phase2": (inter | (set(PHANG_TASKS) if "multitask" in inter else set())) - {"none"},
         "phase3": set(_list(raw, "target_tasks")) | set(task_names(Role.INTERMEDIATE)),
     }
     out = []
@@ -124,7 +123,6 @@ def _overrides(raw: dict[str, Any]) -> list[str]:
 def _native(raw: dict[str, Any]) -> list[str]:
     """Tasks whose data is not on the Hub need a local directory for their native files."""
     from evaluation.tasks import get_task
-    from orchestrator.spec import MULTITASK_TASKS
 
     data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
     assert isinstance(data, dict)
@@ -133,7 +131,7 @@ def _native(raw: dict[str, Any]) -> list[str]:
     out = []
     for key in ("intermediate_tasks", "target_tasks"):
         for i, name in enumerate(_list(raw, key)):
-            members = MULTITASK_TASKS if name == "multitask" else (name,)
+            members = PHANG_TASKS if name == "multitask" else (name,)
             native = [m for m in members if m in task_names() and _needs_native(get_task(m), key)]
             if native:
                 out.append(
