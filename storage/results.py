@@ -68,19 +68,35 @@ _FILLED = ("sweep", "trial_key", "target_task", "attempt", "written_at", "schema
 _KEY_SQL = ", ".join(KEY)
 _RESULT_SQL = ", ".join(RESULT_KEY)
 # The rule of the module docstring, over ``swept`` (this sweep's wanted rows, read once):
-# each trial's latest attempt, then each result's newest trial.
+# each trial's latest attempt, then each result's newest trial. The second step is needed
+# only where a cell was scored by several trials (``_MULTI_SQL``).
+_PER_TRIAL_SQL = f"""
+SELECT * FROM swept QUALIFY row_number() OVER (
+  PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) = 1
+"""
 _DEDUP_SQL = f"""
-WITH per_trial AS (
-  SELECT * FROM swept QUALIFY row_number() OVER (
-    PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) = 1
-)
+WITH per_trial AS ({_PER_TRIAL_SQL})
 SELECT * FROM per_trial QUALIFY row_number() OVER (
   PARTITION BY {_RESULT_SQL} ORDER BY written_at DESC, trial_key DESC) = 1
 ORDER BY {_RESULT_SQL}
 """
+_DEDUP_ONE_TRIAL_SQL = f"{_PER_TRIAL_SQL} ORDER BY {_RESULT_SQL}"
+_MULTI_SQL = """
+CREATE TEMP TABLE multi AS SELECT model, intermediate_task, seed, target_task FROM swept
+GROUP BY ALL HAVING count(DISTINCT trial_key) > 1
+"""
+# Results whose rows disagree: only results with several rows can, and those come from a
+# retried (trial, target task) or a cell of several trials; few rows to group.
 _DISPUTED_SQL = f"""
 CREATE TEMP TABLE disputed AS
-SELECT {_RESULT_SQL} FROM swept GROUP BY {_RESULT_SQL} HAVING min(value) <> max(value)
+WITH retried AS (
+  SELECT trial_key, target_task FROM swept GROUP BY ALL HAVING count(DISTINCT attempt) > 1
+), candidates AS (
+  SELECT * FROM swept SEMI JOIN retried USING (trial_key, target_task)
+  UNION ALL
+  SELECT * FROM swept SEMI JOIN multi USING (model, intermediate_task, seed, target_task)
+)
+SELECT {_RESULT_SQL} FROM candidates GROUP BY {_RESULT_SQL} HAVING min(value) <> max(value)
 """
 # Every row of the disputed results, the kept one marked (only run when there are some).
 _CONFLICT_SQL = f"""
@@ -258,10 +274,14 @@ class ResultsStore:
                 con.register("fragments", self._source(con, paths))
                 sweep = {"sweep": self.sweep}
                 where = f"sweep = $sweep AND {_where(wanted)}"
-                swept = f"CREATE TEMP TABLE swept AS SELECT * FROM fragments WHERE {where}"
-                con.execute(swept, sweep).fetchall()
-                ((n_read,),) = con.execute("SELECT count(*) FROM swept").fetchall()
-                rows = con.sql(_DEDUP_SQL).to_arrow_table()
+                # read once into Arrow (as fast as a plain scan), then query it in place
+                query = f"SELECT * FROM fragments WHERE {where}"
+                swept: pa.Table = con.sql(query, params=sweep).to_arrow_table()
+                con.register("swept", swept)
+                n_read = swept.num_rows
+                con.execute(_MULTI_SQL).fetchall()
+                ((n_multi,),) = con.execute("SELECT count(*) FROM multi").fetchall()
+                rows = con.sql(_DEDUP_SQL if n_multi else _DEDUP_ONE_TRIAL_SQL).to_arrow_table()
                 con.execute(_DISPUTED_SQL).fetchall()
                 found = []
                 ((n_disputed,),) = con.execute("SELECT count(*) FROM disputed").fetchall()

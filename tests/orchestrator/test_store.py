@@ -345,3 +345,16 @@ def test_a_writer_killed_at_any_instant_leaves_whole_fragments(tmp_path: Path) -
     assert table.num_rows == len(store.fragments()) * len(make_rows()) >= 10 * len(make_rows())
     per_fragment = table.group_by("trial_key").aggregate([("value", "count")])
     assert set(per_fragment.column("value_count").to_pylist()) == {len(make_rows())}
+
+
+def test_two_trials_that_disagree_are_a_conflict(storage_uri: str) -> None:
+    store = ResultsStore(storage_uri, "sw")
+    store.write_rows(make_rows(50.0), trial_key="old", target_task="xnli", attempt=0)
+    store.write_rows(make_rows(55.0), trial_key="new", target_task="xnli", attempt=0)
+    store.write_rows(make_rows(40.0, seed=2), trial_key="other", target_task="xnli", attempt=0)
+    reading = store.reading()
+    assert len(reading.conflicts) == len(make_rows())  # every language/metric of seed 1
+    first = reading.conflicts[0]
+    assert first.trial_keys == ("new", "old") and first.values == (55.0, 50.0)
+    assert first.kept == 55.0 and "new" in str(first)
+    assert set(reading.rows.column("value").to_pylist()) == {55.0, 40.0}
