@@ -44,12 +44,7 @@ def data_access(spec: SweepSpec) -> DataAccess:
 
 
 def cell_paths(layout: SweepLayout, cell: Cell) -> CellPaths:
-    return CellPaths(
-        phase2_dir=layout.phase2(cell.phase2_key),
-        cell_dir=layout.cell(cell.trial_key),
-        train_storage=layout.train,
-        cache_dir=layout.cache,
-    )
+    return CellPaths(layout, cell.phase2_key, cell.trial_key)
 
 
 def build_jobs(spec: SweepSpec, layout: SweepLayout, cells: list[Cell]) -> dict[str, CellJob]:

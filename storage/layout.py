@@ -7,8 +7,12 @@
   ledger/<trial_key>.json         what each cell has done (orchestrator.ledger)
   results/*.parquet               the results store (storage.results)
   phase2/<phase2_key>/            one intermediate-task training, shared by its cells:
-      checkpoints/  final/  phase1/
-  cells/<trial_key>/              one cell: phase3/<task>/checkpoints/, predictions/<task>/
+      checkpoints/                  its training checkpoints (cleared once it is final)
+      final/                        the phase-2 encoder and tokenizer (Hugging Face format)
+      phase1/                       a model built from a config, for Ray Train workers
+  cells/<trial_key>/              one cell:
+      phase3/<task>/checkpoints/    phase-3 training checkpoints (cleared once scored)
+      predictions/<task>/           test-<lang>.<ext>, the XTREME submission format
   train/                          Ray Train runs of distributed models
   tune/                           Ray Tune's experiment state
   cache/                          tokenizers and tokenised features (local storage only;
@@ -88,9 +92,22 @@ class SweepLayout:
         return str(Path(f"xstilts-report-{self.sweep}").resolve())
 
     def phase2(self, phase2_key: str, *parts: str) -> str:
-        """``phase2/<key>`` or below it (``checkpoints``, ``final``, ``phase1``)."""
         return self._under("phase2", check_name("phase-2 key", phase2_key), *parts)
 
+    def phase2_checkpoints(self, phase2_key: str) -> str:
+        return self.phase2(phase2_key, "checkpoints")
+
+    def phase2_final(self, phase2_key: str) -> str:
+        return self.phase2(phase2_key, "final")
+
+    def phase1_encoder(self, phase2_key: str) -> str:
+        return self.phase2(phase2_key, "phase1")
+
     def cell(self, trial_key: str, *parts: str) -> str:
-        """``cells/<trial_key>`` or below it (``phase3/<task>/checkpoints``, ``predictions``)."""
         return self._under("cells", check_name("trial key", trial_key), *parts)
+
+    def phase3_checkpoints(self, trial_key: str, task: str) -> str:
+        return self.cell(trial_key, "phase3", check_name("target task", task), "checkpoints")
+
+    def predictions(self, trial_key: str, task: str) -> str:
+        return self.cell(trial_key, "predictions", check_name("target task", task))

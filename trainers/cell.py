@@ -7,13 +7,13 @@ store). Every checkpoint, encoder and prediction write goes through `job.runtime
 A phase's model and data come from `trainers.phase`, as on Ray Train workers.
 
 - Phase 2 is skipped when `hooks.phase2_done()`: its final encoder is read from
-  ``<phase2_dir>/final``. Otherwise it trains (resuming from ``<phase2_dir>/checkpoints``),
-  publishes the encoder and tokenizer in Hugging Face format to ``<phase2_dir>/final`` and
+  ``phase2/<key>/final``. Otherwise it trains (resuming from ``phase2/<key>/checkpoints``),
+  publishes the encoder and tokenizer in Hugging Face format to ``phase2/<key>/final`` and
   calls `hooks.mark_phase2_done`. For ``none`` nothing trains: the pretrained model is
   published as it is.
 - Each target task not yet `target_done`: the phase-2 encoder only, a fresh head, phase 3
-  on English (resuming from ``<cell_dir>/phase3/<task>/checkpoints``), then prediction on
-  every language into ``<cell_dir>/predictions/<task>/test-<lang>.<ext>`` and
+  on English (resuming from ``cells/<key>/phase3/<task>/checkpoints``), then prediction on
+  every language into ``cells/<key>/predictions/<task>/test-<lang>.<ext>`` and
   `hooks.record(task, rows)`. Tatoeba and BUCC are scored on the phase-2 encoder directly
   (BUCC's threshold tuned on its validation gold); Mewsli-X and LAReQA train a dual encoder
   (`trainers.dual`) in phase 3 and rank their whole candidate pool.
@@ -36,7 +36,7 @@ from evaluation.data.examples import Entity
 from evaluation.data.loaders import entity_pool
 from evaluation.predict import Row, evaluate, evaluate_dual, evaluate_retrieval
 from evaluation.tasks import Format, TaskSpec, get_task
-from storage.files import fetch_dir, is_remote, join, publish_dir
+from storage.files import fetch_dir, is_remote, publish_dir
 from trainers.celldata import DataAccess, derive_seed
 from trainers.checkpoint import CheckpointStore
 from trainers.distributed import fit_phase
@@ -98,7 +98,7 @@ def check_job(job: CellJob) -> None:
 def phase2(job: CellJob, hooks: CellHooks, data: DataAccess) -> str:
     """A local directory holding the phase-2 encoder (trained now, or earlier)."""
     cfg, paths = job.config, job.paths
-    final = join(paths.phase2_dir, "final")
+    final = paths.phase2_final
     local = os.path.join(paths.cache_dir, "phase2", cfg.phase2_key)
     if hooks.phase2_done():
         log.info("phase2 reuse %s", cfg.phase2_key)
@@ -106,7 +106,7 @@ def phase2(job: CellJob, hooks: CellHooks, data: DataAccess) -> str:
     key = data.corpus_key() if cfg.model.source == "local_config" else None
     pre = build_pretrained(cfg.model, seed=PHASE1_SEED, corpus=data.corpus,
                            cache_dir=paths.cache_dir, corpus_key=key)  # fmt: skip
-    store = CheckpointStore(join(paths.phase2_dir, "checkpoints"), job.runtime.fence)
+    store = CheckpointStore(paths.phase2_checkpoints, job.runtime.fence)
     if cfg.phase2_tasks:
         log.info("phase2 start %s", cfg.phase2_key)
         hooks.progress("phase2", None, {"tasks": list(cfg.phase2_tasks)})
@@ -122,8 +122,7 @@ def phase2(job: CellJob, hooks: CellHooks, data: DataAccess) -> str:
 
 
 def phase3_store(job: CellJob, task: str) -> CheckpointStore:
-    uri = join(job.paths.cell_dir, "phase3", task, "checkpoints")
-    return CheckpointStore(uri, job.runtime.fence)
+    return CheckpointStore(job.paths.phase3_checkpoints(task), job.runtime.fence)
 
 
 # --- one training phase -----------------------------------------------------------------
@@ -171,25 +170,26 @@ def _reporter(
 # --- each target task ---------------------------------------------------------------------
 
 
-def predictions_dir(job: CellJob) -> str:
-    cell_dir = job.paths.cell_dir
-    if is_remote(cell_dir):
+def predictions_dir(job: CellJob, task: str) -> str:
+    """The local directory whose ``<task>/`` gets the prediction files: the cell's own on
+    local storage, else one in the node cache that is published after."""
+    uri = job.paths.predictions(task)
+    if is_remote(uri):
         return os.path.join(job.paths.cache_dir, "predictions", job.config.trial_key)
-    return os.path.join(cell_dir.removeprefix("file://"), "predictions")
+    return os.path.dirname(uri.removeprefix("file://"))
 
 
 def target(job: CellJob, hooks: CellHooks, data: DataAccess, task: str, encoder_dir: str):
     """Rows of one target task: phase 3 and prediction, or retrieval on the encoder."""
     spec = get_task(task)
     pre = load_dir(encoder_dir, job.config.model)
-    out = predictions_dir(job)
+    out = predictions_dir(job, task)
     hooks.progress("evaluate" if not spec.needs_target_training else "phase3", task, {})
     if spec.needs_target_training:
         rows = phase3_rows(job, hooks, data, spec, pre, out)
     else:
         rows = encoder_rows(job, data, spec, pre, out)
-    if is_remote(job.paths.cell_dir):
-        uri = join(job.paths.cell_dir, "predictions", task)
+    if is_remote(uri := job.paths.predictions(task)):
         publish_dir(os.path.join(out, task), uri, job.runtime.fence)
     return rows
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from storage.files import Fence, fetch_dir, join
+from storage.files import Fence, fetch_dir
 from trainers.hparams import PhaseHparams
 from trainers.job import CellJob
 from trainers.loop import StepCallback, TrainSpec, total_steps, train
@@ -91,10 +91,10 @@ def start_source(job: CellJob, pre: Pretrained, phase: str) -> str:
     """Phase 3 starts from the published phase-2 encoder; phase 2 from the pretrained one
     (a model built from a config is published beside phase 2 first, as `phase1`)."""
     if phase == "phase3":
-        return join(job.paths.phase2_dir, "final")
+        return job.paths.phase2_final
     if job.config.model.source != "local_config":
         return str(job.config.model.location)
-    uri = join(job.paths.phase2_dir, "phase1")
+    uri = job.paths.phase1_encoder
     publish_encoder(pre, uri, job.paths.cache_dir, job.runtime.fence)
     return uri
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from storage.files import Fence
+from storage.layout import SweepLayout
 from trainers.celldata import DataAccess
 from trainers.checkpoint import Resume
 from trainers.hparams import PhaseHparams
@@ -43,12 +44,38 @@ class CellConfig:
 
 @dataclass(frozen=True)
 class CellPaths:
-    """URIs or absolute paths; `cache_dir` is always a local directory."""
+    """Where this cell's files go, as `SweepLayout` names them (URIs or absolute paths;
+    `cache_dir` is always a local directory)."""
 
-    phase2_dir: str  # shared by the cells with the same phase2_key
-    cell_dir: str
-    train_storage: str  # Ray Train runs of distributed models
-    cache_dir: str  # tokenizers, features, fetched encoders
+    layout: SweepLayout
+    phase2_key: str
+    trial_key: str
+
+    @property
+    def phase2_checkpoints(self) -> str:
+        return self.layout.phase2_checkpoints(self.phase2_key)
+
+    @property
+    def phase2_final(self) -> str:  # shared by the cells with the same phase2_key
+        return self.layout.phase2_final(self.phase2_key)
+
+    @property
+    def phase1_encoder(self) -> str:
+        return self.layout.phase1_encoder(self.phase2_key)
+
+    def phase3_checkpoints(self, task: str) -> str:
+        return self.layout.phase3_checkpoints(self.trial_key, task)
+
+    def predictions(self, task: str) -> str:
+        return self.layout.predictions(self.trial_key, task)
+
+    @property
+    def train_storage(self) -> str:  # Ray Train runs of distributed models
+        return self.layout.train
+
+    @property
+    def cache_dir(self) -> str:  # tokenizers, features, fetched encoders
+        return self.layout.cache
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from synth_examples import synthetic_texts
 
+from storage.layout import SweepLayout
 from trainers.celldata import DataAccess
 from trainers.hparams import PhaseHparams
 from trainers.job import CellConfig, CellJob, CellPaths, Runtime
@@ -107,10 +108,7 @@ def cell_job(root: Path, base: Path, **changes: Any) -> CellJob:
         max_train=96,
         max_dev=16,
         max_eval=12,
-        phase2_dir=str(base / "p2"),
-        cell_dir=str(base / "cell"),
-        train_storage=str(base / "cell" / "train"),
-        cache_dir=str(base / "cache"),
+        layout=SweepLayout.of(str(base), "sw"),  # phase2/p/..., cells/k/..., train, cache
         attempt=0,
         threads=1,
     )
@@ -122,7 +120,8 @@ def cell_job(root: Path, base: Path, **changes: Any) -> CellJob:
         return {f.name: flat.pop(f.name) for f in fields(cls) if f.name in flat}
 
     data = DataAccess(**take(DataAccess))
-    job = CellJob(CellConfig(data=data, **take(CellConfig)), CellPaths(**take(CellPaths)),
-                  Runtime(**take(Runtime)))  # fmt: skip
+    config = CellConfig(data=data, **take(CellConfig))
+    paths = CellPaths(flat.pop("layout"), config.phase2_key, config.trial_key)
+    job = CellJob(config, paths, Runtime(**take(Runtime)))
     assert not flat, f"not fields of a job: {sorted(flat)}"
     return job

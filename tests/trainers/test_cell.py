@@ -36,10 +36,10 @@ def test_run_cell_records_every_language_and_metric(fixture_root, tmp_path, capl
         assert all(set(r) == ROW_KEYS and 0 <= r["value"] <= 100 for r in rows)
         assert all(r["split"] == spec.report_split and r["n_examples"] > 0 for r in rows)
     assert hooks.calls[0] == ("progress", "phase2", None)
-    assert ("mark_phase2_done", str(tmp_path / "p2" / "final")) in hooks.calls
+    assert ("mark_phase2_done", str(tmp_path / "sw" / "phase2" / "p" / "final")) in hooks.calls
     assert trainings(caplog, "phase2 start") == 1 and trainings(caplog, "phase3 start") == 3
-    assert (tmp_path / "cell" / "predictions" / "udpos" / "test-wo.tsv").exists()
-    assert (tmp_path / "cell" / "predictions" / "xquad" / "test-ro.json").exists()
+    assert (tmp_path / "sw" / "cells" / "k" / "predictions" / "udpos" / "test-wo.tsv").exists()
+    assert (tmp_path / "sw" / "cells" / "k" / "predictions" / "xquad" / "test-ro.json").exists()
 
     caplog.clear()
     again = RecordingHooks(phase2=True, done=("xnli",))
@@ -51,7 +51,7 @@ def test_run_cell_records_every_language_and_metric(fixture_root, tmp_path, capl
 def test_phase3_gets_only_the_phase2_encoder_and_a_fresh_head(fixture_root, tmp_path) -> None:
     job = cell_job(fixture_root, tmp_path, target_tasks=("xnli",))
     run_cell(job, RecordingHooks())
-    final = tmp_path / "p2" / "final"
+    final = tmp_path / "sw" / "phase2" / "p" / "final"
     saved = load_file(str(final / "model.safetensors"))
     assert not any("head" in k or "classifier" in k for k in saved)
     pre = load_dir(str(final), LADDER["tiny-s"])
@@ -99,7 +99,9 @@ def test_a_cell_that_lost_its_fence_writes_nothing(fixture_root, tmp_path: Path)
     hooks = RecordingHooks()
     with pytest.raises(UserError, match="sweep lease lost"):
         run_cell(job, hooks)
-    assert not (tmp_path / "p2").exists() and not (tmp_path / "cell").exists()
+    assert (
+        not (tmp_path / "sw" / "phase2" / "p").exists() and not (tmp_path / "sw" / "cells").exists()
+    )
     assert not hooks.p2 and not hooks.rows
 
 

@@ -247,7 +247,7 @@ def test_deepspeed_cell_writes_rows_of_the_same_schema(fixture_root, tmp_path, r
     job = dist_job(fixture_root, tmp_path / "zero", stage=3)
     run_cell(job, zero)
     assert list(zero.rows) == list(plain.rows) == ["xnli"]
-    assert ("mark_phase2_done", job.paths.phase2_dir + "/final") in zero.calls
+    assert ("mark_phase2_done", job.paths.phase2_final) in zero.calls
     schema = {(k, type(v)) for row in plain.rows["xnli"] for k, v in row.items()}
     assert {(k, type(v)) for row in zero.rows["xnli"] for k, v in row.items()} == schema
     assert {k for k, _ in schema} == ROW_KEYS
@@ -265,7 +265,7 @@ def test_more_gpus_than_the_cluster_has_is_refused_at_once(
     with pytest.raises(UserError, match=r"2 workers x 1 CPU, 1 GPU can never be placed") as err:
         run_cell(job, RecordingHooks())
     assert "\n" not in str(err.value) and "holds 0" in str(err.value)
-    assert not (tmp_path / "p2").exists()
+    assert not (tmp_path / "sw" / "phase2" / "p").exists()
 
 
 NODE = {"CPU": 8.0, "GPU": 4.0}

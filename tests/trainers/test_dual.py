@@ -250,7 +250,7 @@ def test_a_retrieval_target_without_a_head_is_a_user_error(retrieval_root, tmp_p
             run_cell(job, RecordingHooks())
     finally:
         HEADS[Format.RETRIEVAL] = saved
-    assert not (tmp_path / "p2").exists()
+    assert not (tmp_path / "sw" / "phase2" / "p").exists()
 
 
 @pytest.mark.integration
@@ -273,7 +273,7 @@ def test_run_cell_trains_dual_encoders_and_scores_every_language(retrieval_root,
             (lang, "map@20") for lang in spec.languages
         ]
         assert all(0 <= r["value"] <= 100 and r["n_examples"] == 12 for r in rows)
-        assert (tmp_path / "cell" / "predictions" / task / "test-en.json").exists()
+        assert (tmp_path / "sw" / "cells" / "k" / "predictions" / task / "test-en.json").exists()
     english = next(r["value"] for r in hooks.rows["mewslix"] if r["language"] == "en")
     assert english > 50  # the trained encoder links English mentions
     bucc = hooks.rows["bucc2018"]
