@@ -1,5 +1,5 @@
 """What a cell reads: examples per task and part (capped), the phase-1 tokenizer corpus,
-derived seeds, and the cell's paths. Plain values in, no orchestrator types."""
+and derived seeds. Plain values in, no orchestrator types."""
 
 from __future__ import annotations
 
