@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -146,11 +147,11 @@ class Storage:
         Returns False only when `create_only` is set and `path` already existed (it is
         then left untouched); True when this call wrote it.
         """
-        if self.fence is not None:
-            self.fence()
         with _storage_errors(self, "write", path):
-            if self.is_local:
-                return _publish_local(path, data, create_only=create_only)
+            if self.is_local:  # fenced after the data is down, right before the rename
+                return _publish_local(path, data, create_only=create_only, fence=self.fence)
+            if self.fence is not None:
+                self.fence()
             if create_only and self.s3 is not None and self.create_is_atomic:
                 return _put_if_absent(self.s3, _object_key(path), data)
             if create_only and self.exists(path):
@@ -267,7 +268,9 @@ def _object_key(path: str) -> str:
     return path.split("/", 1)[1] if "/" in path else ""
 
 
-def _publish_local(path: str, data: bytes, *, create_only: bool) -> bool:
+def _publish_local(path: str, data: bytes, *, create_only: bool, fence: Fence | None) -> bool:
+    if fence is not None:
+        fence()  # before any file appears, even a temporary
     directory, name = os.path.split(path)
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
@@ -276,6 +279,8 @@ def _publish_local(path: str, data: bytes, *, create_only: bool) -> bool:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
+        if fence is not None:
+            fence()  # again as late as possible: the run may have paused while it wrote
         if create_only:
             try:
                 os.link(tmp, path)
@@ -432,15 +437,21 @@ def _authorization(
 
 
 def publish_dir(local: str, uri: str, fence: Fence | None = None) -> None:
-    """Move a finished local directory to `uri`: locally one rename into place (atomic);
-    on an object store one upload per file, each visible whole."""
+    """Move a finished local directory to `uri`: locally one rename into place (`local`
+    must be on the same filesystem; a directory already at `uri` is replaced: renamed
+    aside, then removed); on an object store one upload per file, each visible whole."""
     storage = resolve_storage(uri, fence)
     if fence is not None:
         fence()
     with _storage_errors(storage, "write", storage.root):
         if storage.is_local:
-            Path(storage.root).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(local, storage.root)
+            target = Path(storage.root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            old = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+            if target.is_dir():
+                os.replace(target, old)
+            os.replace(local, target)
+            shutil.rmtree(old, ignore_errors=True)
             return
         for name in sorted(os.listdir(local)):
             with (

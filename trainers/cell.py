@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +38,7 @@ from evaluation.data.examples import Entity
 from evaluation.data.loaders import entity_pool
 from evaluation.predict import Row, evaluate, evaluate_dual, evaluate_retrieval
 from evaluation.tasks import Format, TaskSpec, get_task
-from storage.files import fetch_dir, is_remote, publish_dir
+from storage.files import fetch_dir, publish_dir
 from trainers.celldata import DataAccess, derive_seed
 from trainers.checkpoint import CheckpointStore
 from trainers.distributed import fit_phase
@@ -170,27 +172,22 @@ def _reporter(
 # --- each target task ---------------------------------------------------------------------
 
 
-def predictions_dir(job: CellJob, task: str) -> str:
-    """The local directory whose ``<task>/`` gets the prediction files: the cell's own on
-    local storage, else one in the node cache that is published after."""
-    uri = job.paths.predictions(task)
-    if is_remote(uri):
-        return os.path.join(job.paths.cache_dir, "predictions", job.config.trial_key)
-    return os.path.dirname(uri.removeprefix("file://"))
-
-
 def target(job: CellJob, hooks: CellHooks, data: DataAccess, task: str, encoder_dir: str):
-    """Rows of one target task: phase 3 and prediction, or retrieval on the encoder."""
+    """Rows of one target task: phase 3 and prediction, or retrieval on the encoder. The
+    prediction files are written in the node cache, then published (fenced) as a whole."""
     spec = get_task(task)
     pre = load_dir(encoder_dir, job.config.model)
-    out = predictions_dir(job, task)
-    hooks.progress("evaluate" if not spec.needs_target_training else "phase3", task, {})
-    if spec.needs_target_training:
-        rows = phase3_rows(job, hooks, data, spec, pre, out)
-    else:
-        rows = encoder_rows(job, data, spec, pre, out)
-    if is_remote(uri := job.paths.predictions(task)):
-        publish_dir(os.path.join(out, task), uri, job.runtime.fence)
+    os.makedirs(job.paths.cache_dir, exist_ok=True)
+    out = tempfile.mkdtemp(prefix=".predictions-", dir=job.paths.cache_dir)
+    try:
+        hooks.progress("evaluate" if not spec.needs_target_training else "phase3", task, {})
+        if spec.needs_target_training:
+            rows = phase3_rows(job, hooks, data, spec, pre, out)
+        else:
+            rows = encoder_rows(job, data, spec, pre, out)
+        publish_dir(os.path.join(out, task), job.paths.predictions(task), job.runtime.fence)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
     return rows
 
 

@@ -25,6 +25,7 @@ import pytest
 from evaluation.data.fixtures import write_fixtures
 from evaluation.tasks import get_task
 from orchestrator.ledger import Ledger
+from storage.files import is_temporary
 from storage.results import ResultsStore
 
 _spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
@@ -224,12 +225,14 @@ def _signal_run(pgid: int, tmp: Path, signum: int) -> None:
 
 def _contents(sweep_dir: Path) -> dict[str, str]:
     """Every file a run owns under the sweep (not Tune's state, the lease or the node
-    cache), by its content: a rewrite of a ledger entry changes its timestamps."""
+    cache), by its content: a rewrite of a ledger entry changes its timestamps. In-flight
+    temporaries are not content (every reader skips them): a run stopped mid-write leaves
+    one, and deletes it when it wakes and finds the sweep taken over."""
     own = ("ledger", "results", "phase2", "cells", "sweep.json")
     return {
         str(p.relative_to(sweep_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(sweep_dir.rglob("*"))
-        if p.is_file() and p.relative_to(sweep_dir).parts[0] in own
+        if p.is_file() and p.relative_to(sweep_dir).parts[0] in own and not is_temporary(p.name)
     }
 
 
