@@ -76,13 +76,20 @@ def run_sweep(
 
 
 def reconcile(ledger: Ledger, store: ResultsStore, console: Console) -> None:
-    """A target task whose recorded fragment is gone (moved aside) is scored again."""
+    """A target task whose recorded fragment is gone (moved aside) or unreadable (the
+    store's reader names it; it is left where it is) is scored again."""
     present = set(store.fragments())
+    damaged = {where.rsplit("/", 1)[-1]: why for where, why in store.reading().unreadable}
     for key, state in ledger.all_states().items():
         for task, fragment in state.targets.items():
-            if fragment not in present:
-                console.print(f"{key}: fragment {fragment} is gone; {task} will be scored again")
-                ledger.forget_target(key, task)
+            if fragment in damaged:
+                why = f"is unreadable ({damaged[fragment]})"
+            elif fragment not in present:
+                why = "is gone"
+            else:
+                continue
+            console.print(f"{key}: fragment {fragment} {why}; {task} will be scored again")
+            ledger.forget_target(key, task)
 
 
 def _status(ledger: Ledger, cell: Cell) -> str:

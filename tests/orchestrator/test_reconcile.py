@@ -1,4 +1,4 @@
-"""A fragment moved aside (e.g. a corrupted one) makes its target task be scored again."""
+"""A fragment moved aside or unreadable makes its target task be scored again."""
 
 from __future__ import annotations
 
@@ -27,3 +27,15 @@ def test_missing_fragment_is_forgotten_and_others_kept(tmp_path: Path) -> None:
     reconcile(ledger, store, Console(quiet=True))
     assert ledger.target_done("k1", "xnli")
     assert not ledger.target_done("k1", "pawsx")
+
+
+def test_unreadable_fragment_is_scored_again_and_left_in_place(tmp_path: Path) -> None:
+    store, ledger = ResultsStore(str(tmp_path), "s"), Ledger(str(tmp_path), "s")
+    fragment = store.write_rows([ROW], trial_key="k1", target_task="xnli", attempt=0)
+    ledger.mark_target_done("k1", "xnli", fragment)
+    path = tmp_path / "s" / "results" / fragment
+    path.write_bytes(path.read_bytes()[:40])  # truncated
+    console = Console(record=True, width=200)
+    reconcile(ledger, store, console)
+    assert not ledger.target_done("k1", "xnli") and path.exists()
+    assert f"fragment {fragment} is unreadable" in console.export_text()
