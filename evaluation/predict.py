@@ -15,8 +15,6 @@ pool; LAReQA: every answer sentence of every language).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from evaluation.retrieval import (
 )
 from evaluation.scorers import get_scorer
 from evaluation.tasks import TaskSpec
+from storage.files import write_file
 
 Row = dict[str, Any]
 
@@ -118,11 +117,7 @@ def submission_text(spec: TaskSpec, predictions: Any, examples: Sequence[Any]) -
 
 def write_submission(out_dir: str | Path, spec: TaskSpec, language: str, text: str) -> Path:
     path = Path(out_dir) / spec.name / f"test-{language}.{spec.file_ext}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_file(path, text.encode("utf-8"))
     return path
 
 

@@ -13,7 +13,8 @@ API:
     ``Storage.list_files(directory)``, ``Storage.delete(path)``, ``Storage.display(path)``;
     ``join(uri, *parts)`` (the one join of paths and URIs, query options kept last);
     ``publish_dir(local, uri)`` / ``fetch_dir(uri, local)`` for whole directories
-    (checkpoints, encoders, predictions); ``is_remote(uri)``.
+    (checkpoints, encoders, predictions); ``write_file(path, data)`` for node-local files
+    (caches); ``is_remote(uri)``.
 
 Publishing is atomic: locally a temporary file (``.<name>.<hex>.tmp``, hidden from every
 reader) is fsynced and then renamed over the target; on an object store the object is one
@@ -266,6 +267,12 @@ def _gcs(options: dict[str, str], shown: str) -> pafs.FileSystem:
 
 def _object_key(path: str) -> str:
     return path.split("/", 1)[1] if "/" in path else ""
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """Atomically make `data` the content of the local file `path` (caches, prediction
+    files): a fsynced temporary renamed into place, as every local publish is."""
+    _publish_local(str(path), data, create_only=False, fence=None)
 
 
 def _publish_local(path: str, data: bytes, *, create_only: bool, fence: Fence | None) -> bool:

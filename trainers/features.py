@@ -8,13 +8,12 @@ example cap or data source never reads stale features). Files are written atomic
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from storage.files import write_file
 from trainers.heads import Feature, HeadKind
 
 
@@ -32,11 +31,7 @@ def feature_path(cache_dir: str, key: tuple[str, str, str, int, bool], examples:
 
 
 def _write(path: Path, features: list[Feature]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as f:
-        pickle.dump(features, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
+    write_file(path, pickle.dumps(features, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def features_for(

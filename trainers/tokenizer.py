@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -21,6 +19,8 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from tokenizers.trainers import BpeTrainer
 from transformers import PreTrainedTokenizerFast
+
+from storage.files import write_file
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 MASK = "<mask>"
@@ -116,11 +116,7 @@ def wrap(tok: Tokenizer) -> PreTrainedTokenizerFast:
 
 
 def _write_atomic(tok: Tokenizer, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    os.close(fd)
-    tok.save(tmp)
-    os.replace(tmp, path)
+    write_file(path, tok.to_str().encode())
 
 
 def local_tokenizer(
