@@ -16,7 +16,7 @@ from orchestrator.ledger import Ledger
 from orchestrator.spec import SweepSpec
 from storage.errors import UserError
 from storage.results import Reading, ResultsStore
-from storage.schema import SCHEMA
+from storage.schema import RESULT_KEY, SCHEMA
 
 
 def show_status(spec: SweepSpec) -> dict[str, int]:
@@ -111,16 +111,7 @@ def show_results(spec: SweepSpec, fmt: str, where: tuple[str, ...], out: Path | 
 
 
 def _print_table(table: pa.Table) -> None:
-    shown = [
-        "model",
-        "intermediate_task",
-        "seed",
-        "target_task",
-        "language",
-        "split",
-        "metric",
-        "value",
-    ]
+    shown = [*RESULT_KEY[1:], "value"]  # one result per row; the sweep is in the title
     view = Table(title=f"{table.num_rows} rows")
     for col in shown:
         view.add_column(col, justify="right" if col in ("seed", "value") else "left")
