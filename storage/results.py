@@ -67,43 +67,41 @@ FRAGMENT_RE = re.compile(
 _FILLED = ("sweep", "trial_key", "target_task", "attempt", "written_at", "schema_version")
 _KEY_SQL = ", ".join(KEY)
 _RESULT_SQL = ", ".join(RESULT_KEY)
-# The rule of the module docstring, over ``swept`` (this sweep's wanted rows, read once):
-# each trial's latest attempt, then each result's newest trial. The second step is needed
-# only where a cell was scored by several trials (``_MULTI_SQL``).
+# The rule of the module docstring in two steps. First, one scan of the fragments: each
+# trial's latest attempt, flagged `disputed` when the trial's attempts disagree.
+_WHOLE = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
 _PER_TRIAL_SQL = f"""
-SELECT * FROM swept QUALIFY row_number() OVER (
-  PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) = 1
+SELECT * EXCLUDE (rank, lo, hi), lo <> hi AS disputed FROM (
+  SELECT *, row_number() OVER latest AS rank,
+         min(value) OVER whole AS lo, max(value) OVER whole AS hi
+  FROM fragments WHERE {{where}}
+  WINDOW latest AS (PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC),
+         whole AS (PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC {_WHOLE})
+) WHERE rank = 1
 """
-_DEDUP_SQL = f"""
-WITH per_trial AS ({_PER_TRIAL_SQL})
-SELECT * FROM per_trial QUALIFY row_number() OVER (
-  PARTITION BY {_RESULT_SQL} ORDER BY written_at DESC, trial_key DESC) = 1
-ORDER BY {_RESULT_SQL}
-"""
-_DEDUP_ONE_TRIAL_SQL = f"{_PER_TRIAL_SQL} ORDER BY {_RESULT_SQL}"
+# Then, in memory and only where a cell was scored by several trials: each result's newest
+# trial, flagged also when the trials disagree.
 _MULTI_SQL = """
-CREATE TEMP TABLE multi AS SELECT model, intermediate_task, seed, target_task FROM swept
-GROUP BY ALL HAVING count(DISTINCT trial_key) > 1
+SELECT count(*) FROM (SELECT model, intermediate_task, seed, target_task FROM per_trial
+                      GROUP BY ALL HAVING count(DISTINCT trial_key) > 1)
 """
-# Results whose rows disagree: only results with several rows can, and those come from a
-# retried (trial, target task) or a cell of several trials; few rows to group.
-_DISPUTED_SQL = f"""
-CREATE TEMP TABLE disputed AS
-WITH retried AS (
-  SELECT trial_key, target_task FROM swept GROUP BY ALL HAVING count(DISTINCT attempt) > 1
-), candidates AS (
-  SELECT * FROM swept SEMI JOIN retried USING (trial_key, target_task)
-  UNION ALL
-  SELECT * FROM swept SEMI JOIN multi USING (model, intermediate_task, seed, target_task)
-)
-SELECT {_RESULT_SQL} FROM candidates GROUP BY {_RESULT_SQL} HAVING min(value) <> max(value)
+_NEWEST_TRIAL_SQL = f"""
+SELECT * EXCLUDE (rank, lo, hi, trial_disputed), trial_disputed OR lo <> hi AS disputed FROM (
+  SELECT * EXCLUDE (disputed), row_number() OVER newest AS rank,
+         min(value) OVER whole AS lo, max(value) OVER whole AS hi,
+         bool_or(disputed) OVER whole AS trial_disputed
+  FROM per_trial
+  WINDOW newest AS (PARTITION BY {_RESULT_SQL} ORDER BY written_at DESC, trial_key DESC),
+         whole AS (PARTITION BY {_RESULT_SQL} ORDER BY written_at DESC, trial_key DESC {_WHOLE})
+) WHERE rank = 1 ORDER BY {_RESULT_SQL}
 """
+_ONE_TRIAL_SQL = f"SELECT * FROM per_trial ORDER BY {_RESULT_SQL}"
 # Every row of the disputed results, the kept one marked (only run when there are some).
 _CONFLICT_SQL = f"""
 WITH ranked AS (
   SELECT *, row_number() OVER (
     PARTITION BY {_KEY_SQL} ORDER BY attempt DESC, written_at DESC) AS in_trial
-  FROM swept SEMI JOIN disputed USING ({_RESULT_SQL})
+  FROM fragments SEMI JOIN disputed USING ({_RESULT_SQL}) WHERE {{where}}
 ), rows AS (
   SELECT *, row_number() OVER (
     PARTITION BY {_RESULT_SQL}
@@ -158,7 +156,6 @@ class Reading:
     unreadable: tuple[tuple[str, str], ...]  # (fragment as shown to the user, why)
     strays: tuple[str, ...]  # files under results/ that are not fragments (not read)
     n_fragments: int  # fragments read
-    n_rows_read: int  # rows in them (of the wanted ones), before deduplication
     target_tasks: tuple[str, ...]  # every target task with rows, wanted or not
 
     def problems(self) -> list[str]:
@@ -251,42 +248,37 @@ class ResultsStore:
             bad = {path for path, _ in unreadable}
             paths = [p for p in paths if p not in bad]
             tables = self._query(paths, wanted)
-        rows, conflicts, n_read, targets = tables
+        rows, conflicts, targets = tables
         return Reading(
             rows=rows,
             conflicts=tuple(conflicts),
             unreadable=tuple((self.storage.display(p), why) for p, why in unreadable),
             strays=strays,
             n_fragments=len(paths),
-            n_rows_read=n_read,
             target_tasks=targets,
         )
 
     def _query(
         self, paths: list[str], wanted: Collection[tuple[str, str, str]] | None
-    ) -> tuple[pa.Table, list[Conflict], int, tuple[str, ...]]:
-        """Deduplicated rows, conflicts, rows read and target tasks of this sweep's rows."""
+    ) -> tuple[pa.Table, list[Conflict], tuple[str, ...]]:
+        """Deduplicated rows, conflicts and target tasks of this sweep's rows."""
         if not paths:
-            return SCHEMA.empty_table(), [], 0, ()
+            return SCHEMA.empty_table(), [], ()
         with duckdb.connect() as con:
             con.execute("SET enable_progress_bar = false").fetchall()
             try:
                 con.register("fragments", self._source(con, paths))
                 sweep = {"sweep": self.sweep}
                 where = f"sweep = $sweep AND {_where(wanted)}"
-                # read once into Arrow (as fast as a plain scan), then query it in place
-                query = f"SELECT * FROM fragments WHERE {where}"
-                swept: pa.Table = con.sql(query, params=sweep).to_arrow_table()
-                con.register("swept", swept)
-                n_read = swept.num_rows
-                con.execute(_MULTI_SQL).fetchall()
-                ((n_multi,),) = con.execute("SELECT count(*) FROM multi").fetchall()
-                rows = con.sql(_DEDUP_SQL if n_multi else _DEDUP_ONE_TRIAL_SQL).to_arrow_table()
-                con.execute(_DISPUTED_SQL).fetchall()
+                per_trial = con.sql(_PER_TRIAL_SQL.format(where=where), params=sweep)
+                con.register("per_trial", per_trial.to_arrow_table())  # the one scan
+                ((n_multi,),) = con.execute(_MULTI_SQL).fetchall()
+                rows = con.sql(_NEWEST_TRIAL_SQL if n_multi else _ONE_TRIAL_SQL).to_arrow_table()
                 found = []
-                ((n_disputed,),) = con.execute("SELECT count(*) FROM disputed").fetchall()
-                if n_disputed:
-                    found = con.sql(_CONFLICT_SQL).to_arrow_table().to_pylist()
+                if pc.any(rows["disputed"]).as_py():
+                    con.register("disputed", rows.filter(rows["disputed"]).select(RESULT_KEY))
+                    sql = _CONFLICT_SQL.format(where=where)
+                    found = con.sql(sql, params=sweep).to_arrow_table().to_pylist()
                 if wanted is None:
                     targets = sorted(pc.unique(rows["target_task"]).to_pylist())
                 else:
@@ -305,7 +297,7 @@ class ResultsStore:
             for row in found
         ]
         table = rows.select(SCHEMA.names).cast(SCHEMA)
-        return table, conflicts, int(n_read), tuple(str(t) for t in targets)
+        return table, conflicts, tuple(str(t) for t in targets)
 
     def _source(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> Any:
         """Local files through DuckDB's own reader; object stores through `pyarrow.fs`."""
