@@ -117,7 +117,7 @@ def statistic_vs_size(analysis: Analysis, stat: str, path: Path) -> Path:
 
 
 def _fit_line(
-    ax: Axes, analysis: Analysis, key: tuple[str, str], x: np.ndarray, y: list, color: str
+    ax: Axes, analysis: Analysis, key: tuple[str, str], x: np.ndarray, color: str
 ) -> None:
     task, target = key
     fit = next(
@@ -126,12 +126,13 @@ def _fit_line(
     )
     if fit is None:
         return
-    slope = fit.slope["std"]
+    line = fit.fits["std"]
     xs = np.array([x.min(), x.max()])
-    ax.plot(xs, np.mean(y) + slope * (xs - x.mean()), "--", color=color, linewidth=1.2)
-    lo, hi = fit.ci95["std"]
+    ax.plot(xs, line.intercept + line.slope * (xs - line.x_center), "--", color=color, lw=1.2)
+    ci = f" [{line.ci95[0]:+.2f}, {line.ci95[1]:+.2f}]" if line.ci95 else ""
+    p = f", Holm p {fit.p_adjusted:.2g}" if fit.p_adjusted is not None else ""
     ax.annotate(
-        f"{task}: {slope:+.2f}/decade [{lo:+.2f}, {hi:+.2f}]",
+        f"{task}: {line.slope:+.2f}/decade{ci}{p}",
         xy=(0.02, 0.02 + 0.08 * len(ax.texts)),
         xycoords="axes fraction",
         fontsize="x-small",
@@ -139,7 +140,8 @@ def _fit_line(
 
 
 def delta_std_scaling(analysis: Analysis, path: Path) -> Path:
-    """delta_std against log10(parameters), with intervals and each fitted slope."""
+    """delta_std against log10(parameters): per-model effects with their t intervals (the
+    bootstrap interval where the contrast has no fit) and each fitted trend."""
     headline = [e for e in analysis.effects if _is_headline(e.block)]
     panels = _by_task(headline, lambda e: e.block.target_task)
     fig, axes = _figure(len(panels))
@@ -148,16 +150,22 @@ def delta_std_scaling(analysis: Analysis, path: Path) -> Path:
             group.sort(key=lambda e: e.block.model_params)
             x = np.log10([float(e.block.model_params) for e in group])
             y = [e.delta_std for e in group]
-            ci = [_interval(e) for e in group]
+            ci = [_size_interval(analysis, e) for e in group]
             color = _errorbar(ax, list(x), y, ci, task, line="none")
-            _fit_line(ax, analysis, (task, target), x, y, color)
+            _fit_line(ax, analysis, (task, target), x, color)
         ax.axhline(0.0, color="black", linewidth=0.5)
         ax.set(title=target, xlabel="log10(parameters)", ylabel="delta_std vs none")
         ax.legend(fontsize="small", loc="upper right")
     return _save(fig, path)
 
 
-def _interval(e: Effect) -> tuple[float, float]:
+def _size_interval(analysis: Analysis, e: Effect) -> tuple[float, float]:
+    b = e.block
+    for fit in analysis.scaling:
+        if (fit.intermediate_task, fit.target_task) == (b.intermediate_task, b.target_task):
+            for point in fit.fits["std"].sizes:
+                if point.model == b.model and point.ci95 is not None:
+                    return point.ci95
     return interval(e.replicates["std"], e.delta_std)
 
 

@@ -22,7 +22,13 @@ import pyarrow.fs as pafs
 from evaluation.analysis import DEFINITIONS, analyze
 from evaluation.plots import write_plots
 from evaluation.report_answer import answer_lines, params_text
-from evaluation.report_tables import cell_table, missing_lines, phang_tables, scaling_table
+from evaluation.report_tables import (
+    cell_table,
+    missing_lines,
+    per_size_table,
+    phang_tables,
+    scaling_table,
+)
 
 __all__ = ["ReportPaths", "answer_lines", "write_report"]
 
@@ -63,7 +69,12 @@ def _sections(summary: Mapping[str, Any], plots: list[Path], synthetic: bool) ->
     out += [Section("h2", "Definitions"), Section("ul", items=DEFINITIONS)]
     header, rows = scaling_table(summary)
     out += [Section("h2", "Scaling of the STILTs effect with model size")]
+    out.append(Section("p", _method_text(summary)))
     out.append(Section("table", header=header, rows=rows) if rows else Section("p", "No slope."))
+    header, rows = per_size_table(summary)
+    if rows:
+        out += [Section("h2", "Per model size (the unit of the size question)")]
+        out.append(Section("table", header=header, rows=rows))
     out.append(Section("h2", "Phang et al.-style table (headline metric)"))
     for title, (header, rows) in phang_tables(summary).items():
         out += [Section("p", title), Section("table", header=header, rows=rows)]
@@ -72,6 +83,15 @@ def _sections(summary: Mapping[str, Any], plots: list[Path], synthetic: bool) ->
     header, rows = cell_table(summary)
     out += [Section("h2", "Every cell"), Section("table", header=header, rows=rows)]
     return out
+
+
+def _method_text(summary: Mapping[str, Any]) -> str:
+    multi = summary["multiplicity"]
+    return (
+        f"Method: {summary['method']}. Multiplicity: {multi['correction'].capitalize()} "
+        f"correction (family-wise error {multi['alpha']}) over {multi['n_tests']} delta_std "
+        f"slope test(s), one per (intermediate task, target task)."
+    )
 
 
 def _quality(summary: Mapping[str, Any]) -> list[Section]:

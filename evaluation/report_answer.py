@@ -1,13 +1,19 @@
-"""The three-line plain-language answer, from ``summary.json`` alone.
+"""The three-line plain-language answer, from ``summary.json`` alone (issue 15).
 
-It never claims more than the intervals support: with fewer than three model sizes, with
-one seed (collapsed intervals), without a `none` baseline, or when every 95 % interval of
-the pooled slope contains 0, the answer says the evidence is inconclusive, and why.
+The rule (`verdict`): the headline is the (intermediate task, target task) contrast with
+the smallest Holm-adjusted p-value of its delta_std slope (model-level meta-regression,
+see `evaluation.analysis.scaling`). A trend is claimed only when that adjusted p < 0.05,
+and worded from the estimates, sign and size both ("less even at every size, less so for
+larger models"), naming the target tasks that carry it. Otherwise a size that departs
+from the trend (adjusted lack of fit) is reported as non-monotonic, and failing that the
+answer says no size trend was detected, with the minimum detectable slope. Fewer than
+three sizes, one seed everywhere, or no `none` baseline: inconclusive, and why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 MIN_SIZES = 3
@@ -36,54 +42,148 @@ def _scope(summary: Summary) -> str:
     )
 
 
-def _excludes_zero(fit: Mapping[str, Any]) -> bool:
-    lo, hi = fit["ci95_delta_std"]
-    return lo is not None and hi is not None and (lo > 0 or hi < 0) and not fit["ci_collapsed"]
+ALPHA = 0.05
 
 
-def _finding(fit: Mapping[str, Any]) -> str:
-    lo, hi = fit["ci95_delta_std"]
-    interval = "collapsed: one seed" if fit["ci_collapsed"] else f"95 % CI {lo:+.2f} to {hi:+.2f}"
+@dataclass(frozen=True)
+class Verdict:
+    """The answer's decision, from the scaling entries of ``summary.json`` alone."""
+
+    kind: str  # "trend" | "non_monotonic" | "no_trend" | "inconclusive"
+    text: str  # the answer's third line
+    headline: Mapping[str, Any] | None  # the contrast line two describes
+    direction: int = 0  # sign of the headline delta_std slope when kind == "trend"
+
+
+def _is_trend(fit: Mapping[str, Any]) -> bool:
+    p = fit.get("p_adjusted")
+    return p is not None and p < ALPHA
+
+
+def _size_name(point: Mapping[str, Any]) -> str:
+    return f"{point['model']} ({params_text(point['model_params'])})"
+
+
+def trend_words(fit: Mapping[str, Any]) -> str:
+    """Sign and size of a detected trend, from the fitted effect at each size and the slope.
+
+    delta_std > 0: STILTs made languages less even (more spread across languages).
+    """
+    fitted = [p["fitted"] for p in fit["per_model"]]
+    slope = fit["slope_delta_std"]
+    if all(f > 0 for f in fitted) or all(f < 0 for f in fitted):
+        harm = fitted[0] > 0
+        level = "less even at every size" if harm else "more even at every size"
+        grows = (slope > 0) == harm
+        return f"{level}, {'increasingly with size' if grows else 'less so for larger models'}"
+    if slope > 0:
+        return "more even at the smaller sizes but less even at the larger ones"
+    return "less even at the smaller sizes but more even at the larger ones"
+
+
+def _targets_text(fit: Mapping[str, Any], fits: Sequence[Mapping[str, Any]]) -> str:
+    same = [f for f in fits if f["intermediate_task"] == fit["intermediate_task"]]
+    sign = fit["slope_delta_std"] > 0
+    agree = sorted(
+        f["target_task"] for f in same if _is_trend(f) and (f["slope_delta_std"] > 0) == sign
+    )
+    others = sorted(f["target_task"] for f in same if f["target_task"] not in agree)
+    if not others:
+        return f"on {'every target task' if len(agree) > 1 else 'its one target task'} " + (
+            f"({', '.join(agree)})"
+        )
+    only = "only" if len(agree) == 1 else f"only ({len(agree)} of {len(same)})"
+    return f"on {', '.join(agree)} {only}, not on {', '.join(others)}"
+
+
+def _departs_text(fit: Mapping[str, Any]) -> str:
+    names = [_size_name(p) for p in fit["per_model"] if p["model"] in fit["departs"]]
+    verb = "departs" if len(names) == 1 else "depart"
     return (
-        f"{fit['intermediate_task']} intermediate training changed the cross-language std "
-        f"(delta_std) by {fit['slope_delta_std']:+.2f} points per 10× parameters ({interval}; "
-        f"permutation p = {fit['p_value']:.2g}), pooled over {fit['n_target_tasks']} target "
-        f"task(s)."
+        f"non-monotonic: {', '.join(names)} {verb} from the log-linear trend "
+        f"(lack of fit, Holm-adjusted p = {fit['lack_of_fit_p_adjusted']:.2g})"
     )
 
 
-def _strongest(pooled: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    def width(fit: Mapping[str, Any]) -> float:
-        lo, hi = fit["ci95_delta_std"]
-        return (hi - lo) if lo is not None and hi is not None else float("inf")
+def _mds_text(tested: Sequence[Mapping[str, Any]]) -> str:
+    mds = sorted(f["mds_delta_std"] for f in tested if f.get("mds_delta_std") is not None)
+    if not mds:
+        return ""
+    span = f"{mds[0]:.2f}" if len(mds) == 1 else f"{mds[0]:.2f} to {mds[-1]:.2f}"
+    return (
+        f" (minimum detectable slope {span} points of delta_std per decade of parameters, "
+        f"80 % power, Holm over {len(tested)} test(s))"
+    )
 
-    return min(pooled, key=lambda f: (not _excludes_zero(f), f["p_value"], width(f)))
 
-
-def _verdict(pooled: Sequence[Mapping[str, Any]], n_sizes: int) -> str:
+def verdict(fits: Sequence[Mapping[str, Any]]) -> Verdict:
+    """The rule: a trend when a Holm-adjusted slope p < 0.05, worded by sign and size;
+    otherwise non-monotonic when a size departs (adjusted lack of fit), else no trend."""
+    fits = [f for f in fits if f["target_task"] != "all"]
+    if not fits:
+        return Verdict(
+            "inconclusive",
+            f"Answer: inconclusive — a trend with size needs at least {MIN_SIZES} model sizes.",
+            None,
+        )
+    n_sizes = max(f["n_model_sizes"] for f in fits)
+    tested = [f for f in fits if f.get("p_adjusted") is not None]
     if n_sizes < MIN_SIZES:
-        return (
+        text = (
             f"Answer: inconclusive — only {n_sizes} model size(s); a trend with size needs at "
             f"least {MIN_SIZES}."
         )
-    if all(f["ci_collapsed"] for f in pooled):
-        return "Answer: inconclusive — one seed per cell, so the intervals carry no uncertainty."
-    clear = [f for f in pooled if _excludes_zero(f)]
-    falling = [f["intermediate_task"] for f in clear if f["slope_delta_std"] < 0]
-    rising = [f["intermediate_task"] for f in clear if f["slope_delta_std"] > 0]
-    if not falling and not rising:
-        return (
-            f"Answer: inconclusive — the 95 % interval of every pooled slope contains 0 "
-            f"({len(pooled)} intermediate task(s))."
+        return Verdict("inconclusive", text, fits[0])
+    if not tested:
+        text = (
+            "Answer: inconclusive — one seed per cell, so there is no seed variance to tell "
+            "a trend from noise."
         )
-    parts = []
-    if falling:
-        parts.append(f"falls with size for {', '.join(falling)} (larger models gain more evenness)")
-    if rising:
-        parts.append(f"rises with size for {', '.join(rising)} (larger models gain less evenness)")
-    others = len(pooled) - len(falling) - len(rising)
-    rest = f"; inconclusive for the other {others}" if others else ""
-    return f"Answer: delta_std {' and '.join(parts)}; the 95 % intervals exclude 0{rest}."
+        return Verdict("inconclusive", text, fits[0])
+    best = min(tested, key=lambda f: (f["p_adjusted"], f["p_value"]))
+    if _is_trend(best):
+        words = trend_words(best)
+        text = (
+            f"Answer: STILTs with {best['intermediate_task']} made languages {words} — "
+            f"{_targets_text(best, tested)} (Holm-adjusted p = {best['p_adjusted']:.2g})"
+        )
+        rest = {f["intermediate_task"] for f in tested if _is_trend(f)} - {
+            best["intermediate_task"]
+        }
+        if rest:
+            text += f"; trends also for {', '.join(sorted(rest))}"
+        if best["departs"]:
+            text += f"; {_departs_text(best)}"
+        return Verdict("trend", text + ".", best, 1 if best["slope_delta_std"] > 0 else -1)
+    bent = [f for f in tested if f["departs"]]
+    if bent:
+        worst = min(bent, key=lambda f: f["lack_of_fit_p_adjusted"])
+        text = (
+            f"Answer: no size trend detected; {_departs_text(worst)} for "
+            f"{worst['intermediate_task']} on {worst['target_task']}."
+        )
+        return Verdict("non_monotonic", text, worst)
+    return Verdict("no_trend", f"Answer: no size trend detected{_mds_text(tested)}.", best)
+
+
+def _finding(fit: Mapping[str, Any]) -> str:
+    head = (
+        f"{fit['intermediate_task']} on {fit['target_task']} ({fit['metric']}): delta_std "
+        f"changes by {fit['slope_delta_std']:+.2f} points per 10× parameters"
+    )
+    if fit.get("p_adjusted") is None:
+        return head + " (no interval: one seed per model or fewer than three sizes)."
+    lo, hi = fit["ci95_delta_std"]
+    per_model = "; ".join(
+        f"{params_text(p['model_params'])} {p['estimate']:+.2f}"
+        + (f" [{p['ci95'][0]:+.2f}, {p['ci95'][1]:+.2f}]" if p["ci95"] else "")
+        for p in fit["per_model"]
+    )
+    return (
+        f"{head} (95 % CI {lo:+.2f} to {hi:+.2f}, t with {fit['df']} df; p = "
+        f"{fit['p_value']:.2g}, Holm-adjusted over {fit['family_size']} test(s) p = "
+        f"{fit['p_adjusted']:.2g}); per model size: {per_model}."
+    )
 
 
 def answer_lines(summary: Summary) -> list[str]:
@@ -101,12 +201,12 @@ def answer_lines(summary: Summary) -> list[str]:
             f"No STILTs effect can be measured: {reason}.",
             "Answer: inconclusive — without effects against `none` there is nothing to scale.",
         ]
-    pooled = [f for f in summary["scaling"] if f["target_task"] == "all"]
-    if not pooled:
+    fits = [f for f in summary["scaling"] if f["target_task"] != "all"]
+    if not fits:
         return [
             _scope(summary),
             "No scaling slope: the STILTs effects span fewer than two model sizes.",
             f"Answer: inconclusive — a trend with size needs at least {MIN_SIZES} model sizes.",
         ]
-    n_sizes = max(f["n_model_sizes"] for f in pooled)
-    return [_scope(summary), _finding(_strongest(pooled)), _verdict(pooled, n_sizes)]
+    found = verdict(fits)
+    return [_scope(summary), _finding(found.headline or fits[0]), found.text]

@@ -26,15 +26,24 @@ def with_ci(value: float | None, ci: Sequence[float | None] | None, sign: bool =
     return f"{num(value, sign=sign)} [{num(ci[0], sign=sign)}, {num(ci[1], sign=sign)}]"
 
 
+def _p(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2g}"
+
+
 def scaling_table(summary: Summary) -> Table:
     header = [
         "intermediate task",
         "target task",
         "sizes",
         "slope delta_std / decade [95 % CI]",
+        "df",
         "p",
+        "p (Holm)",
+        "tau²",
+        "lack of fit p (Holm)",
+        "departs",
+        "min. detectable slope",
         "slope delta_mean / decade [95 % CI]",
-        "p (mean)",
     ]
     rows = [
         [
@@ -42,13 +51,36 @@ def scaling_table(summary: Summary) -> Table:
             f["target_task"],
             str(f["n_model_sizes"]),
             with_ci(f["slope_delta_std"], f["ci95_delta_std"], sign=True)
-            + (" (one seed: collapsed)" if f["ci_collapsed"] else ""),
-            num(f["p_value"], 4),
+            + (" (no interval)" if f["ci_collapsed"] else ""),
+            str(f["df"]),
+            _p(f["p_value"]),
+            _p(f["p_adjusted"]),
+            num(f["tau2"], 3),
+            _p(f["lack_of_fit_p_adjusted"]),
+            ", ".join(f["departs"]) or "—",
+            num(f["mds_delta_std"]),
             with_ci(f["slope_delta_mean"], f["ci95_delta_mean"], sign=True),
-            num(f["p_value_delta_mean"], 4),
         ]
         for f in summary["scaling"]
     ]
+    return header, rows
+
+
+def per_size_table(summary: Summary) -> Table:
+    """Per contrast and model size: the effect over seeds with its t interval, the trend."""
+    header = [
+        "intermediate task", "target task", "model", "parameters", "seeds",
+        "delta_std [95 % t CI]", "fitted trend", "departs",
+    ]  # fmt: skip
+    rows = []
+    for f in summary["scaling"]:
+        for p in f["per_model"]:
+            rows.append([
+                f["intermediate_task"], f["target_task"], p["model"],
+                params_text(p["model_params"]), str(p["n_seeds"]),
+                with_ci(p["estimate"], p["ci95"], sign=True), num(p["fitted"], sign=True),
+                "yes" if p["model"] in f["departs"] else "",
+            ])  # fmt: skip
     return header, rows
 
 

@@ -3,7 +3,8 @@
 ``analyze(fs, results_path, sweep) -> Analysis`` reads the deduplicated store (through
 the store's one reader, `storage.results.ResultsStore.reading`), builds complete score
 blocks (`blocks`), computes every cell's statistics with bootstrap intervals and every
-STILTs effect paired by seed (`stats`), and fits the scaling slopes (`scaling`).
+STILTs effect paired by seed (`stats`), and fits the scaling slopes with the model as the
+unit, Holm-adjusted over every contrast (`scaling`, issue 15).
 ``Analysis.summary()`` is the JSON-ready ``summary.json`` of the issue. The definitions
 are stated in `DEFINITIONS` and printed in the report; `DEFINITIONS_VERSION` changes
 whenever one of them does.
@@ -18,7 +19,7 @@ import pyarrow.fs as pafs
 
 from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.blocks import Block, build_blocks, wanted_rows
-from evaluation.analysis.scaling import ALL, Scaling, scaling
+from evaluation.analysis.scaling import ALL, METHOD, MULTIPLICITY, Scaling, scaling
 from evaluation.analysis.stats import (
     BASELINE,
     CellStats,
@@ -35,7 +36,7 @@ from storage.errors import UserError
 from storage.files import Storage, resolve_storage
 from storage.results import Reading, ResultsStore
 
-DEFINITIONS_VERSION = 1
+DEFINITIONS_VERSION = 2
 DEFINITIONS = (
     "Headline metric per task: accuracy (XNLI, XCOPA, PAWS-X, Tatoeba), F1 (UD-POS, PAN-X, "
     "BUCC, XQuAD, MLQA, TyDiQA — EM reported beside it), map@20 (Mewsli-X, LAReQA), on the "
@@ -43,17 +44,34 @@ DEFINITIONS = (
     "Per (model, intermediate task, target task, seed), over the task's languages (English "
     "included): mean, std (sample, ddof = 1), cv = std / mean, min, max, worst language, and "
     "transfer gap = English − mean of the other languages (only where English is scored).",
-    f"Over seeds: each statistic is the mean of its per-seed values, with a 95 % "
+    f"Over seeds (cell table): each statistic is the mean of its per-seed values, with a 95 % "
     f"bias-corrected percentile bootstrap interval ({bs.N_RESAMPLES} resamples of seeds, "
     f"then languages; fixed seed {bs.BASE_SEED}). With one seed the interval collapses to "
-    f"the point estimate.",
+    f"the point estimate. These intervals describe cells; the answer does not use them.",
     "STILTs effect of intermediate task T for a model: delta_mean = mean(T) − mean(none), "
     "delta_std = std(T) − std(none), paired by seed. Negative delta_std: T made the model "
-    "more even across languages.",
-    f"Scaling: least-squares slope of delta_std (and delta_mean) against log10(parameters) "
-    f"per (T, target task), and pooled over target tasks (one intercept per target task); "
-    f"bootstrap interval and a two-sided permutation p-value ({bs.N_PERMUTATIONS} "
-    f"permutations of model labels over per-seed effects).",
+    "more even across languages; positive: less even.",
+    "Per model (the unit of the size question), per (T, target task), headline metric: the "
+    "effect is the mean of the per-seed delta_std over seeds; its standard error is "
+    "sqrt(s² / n_seeds), s² the within-model seed variance of delta_std pooled over the "
+    "contrast's models (df = Σ (n_seeds − 1)), so a one-seed model carries the pooled seed "
+    "noise; its 95 % interval is a t interval with the pooled df.",
+    f"Scaling ({METHOD}): weighted least squares of the per-model effects on log10"
+    "(parameters) with weights 1 / (SE² + tau²), tau² the between-model variance (DerSimonian–"
+    "Laird for meta-regression); the slope's variance is scaled by the Knapp–Hartung factor "
+    "(weighted residual variance, floored at 1) and tested with t on k − 2 df (k models). "
+    "Fitted with statsmodels WLS; t and F distributions from scipy.stats. The same fit is "
+    "reported for delta_mean. Needs three sizes and some model with two seeds.",
+    "Lack of fit: Q_E / (k − 2) (fixed-effect weighted residual sum of squares) against "
+    "F(k − 2, pooled seed df); a size departs when the fitted trend lies outside its own t "
+    "interval at level 1 − 0.05 / k (Bonferroni over sizes). Non-monotonic is said only when "
+    "the Holm-adjusted lack-of-fit p < 0.05 and some size departs.",
+    f"Multiplicity: the delta_std slope tests of all (T, target task) contrasts are one family, "
+    f"corrected by {MULTIPLICITY.capitalize()} (family-wise error 0.05); the lack-of-fit tests "
+    "likewise. The headline is the contrast with the smallest adjusted p; a trend is claimed "
+    "only when it is < 0.05. Minimum detectable slope: (t(1 − 0.05 / (2m)) + t(0.8)) × SE, "
+    "80 % power at Holm's first-step level with m tests. Target tasks are not pooled (their "
+    "metrics differ); the answer names the target tasks whose trends agree.",
 )
 
 __all__ = [

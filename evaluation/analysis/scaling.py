@@ -1,96 +1,261 @@
-"""Scaling: how the STILTs effect changes with log10(model parameters).
+"""Scaling: how the STILTs effect changes with log10(model parameters); the model is the unit.
 
-For each (intermediate task, target task): the least-squares slope of `delta_std` (and
-of `delta_mean`) over models against log10(parameters), on the headline metric. The
-interval comes from the effects' bootstrap replicates (each model's seeds resampled
-independently, the target task's language draw shared across models); the p-value from
-permuting model labels over the per-seed effects. Pooled over target tasks ("all"): a
-common slope with one intercept per target task, permutations within each target task.
-A slope needs at least two model sizes.
+For each (intermediate task T, target task), on the headline metric (issue 15, item 2):
+
+- **per model**: the effect is the mean over seeds of the per-seed paired difference from
+  `none` (delta_std; delta_mean alike). Its standard error comes from the within-model
+  seed variance *pooled over the contrast's models* (df = sum of n_seeds − 1), so a model
+  scored with one seed still carries the noise its seeds would have; its 95 % interval is
+  a t interval with the pooled degrees of freedom.
+- **across models**: a weighted random-effects meta-regression of the per-model effects on
+  log10(parameters): between-model variance tau² by DerSimonian–Laird (method of moments
+  for meta-regression), weights 1 / (se² + tau²), Knapp–Hartung small-sample correction
+  (the weighted residual variance, floored at 1, scales the covariance; t with k − 2
+  degrees of freedom, k = number of models). statsmodels fits the weighted regression,
+  scipy.stats gives the t and F distributions.
+- **lack of fit**: Q_E (the fixed-effect weighted residual sum of squares) / (k − 2)
+  against F(k − 2, pooled seed df); a size *departs* when the fitted trend lies outside
+  its own t interval widened for the k sizes (Bonferroni, 1 − 0.05 / (2k)).
+- **multiplicity**: the delta_std slope p-values of all contrasts form one family, Holm-
+  adjusted (family-wise error); so are the lack-of-fit p-values. The minimum detectable
+  slope is the slope the test would detect with 80 % power at Holm's first-step level
+  (α / m), (t_{df, 1 − α/(2m)} + t_{df, 0.8}) × its standard error.
+
+At least two sizes give a slope; inference needs three (k − 2 ≥ 1) and a seed variance
+(some model with two seeds or more), otherwise the fit is `collapsed`: a point slope only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import stats as st
+from statsmodels.regression.linear_model import WLS
+from statsmodels.stats.multitest import multipletests
 
-from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.bootstrap import Array
 from evaluation.analysis.stats import Effect
 
 ALL = "all"
+ALPHA = 0.05
+POWER = 0.8
+METHOD = (
+    "random-effects meta-regression of per-model effects on log10(parameters) "
+    "(DerSimonian-Laird tau², Knapp-Hartung t with k-2 df; per-model SE from the pooled "
+    "within-model seed variance)"
+)
+MULTIPLICITY = "holm"
+STATS = ("std", "mean")
+KH_FLOOR = 1.0  # the modified Knapp–Hartung factor is never below this
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One model of a contrast: its per-seed paired effects (T − `none`)."""
+
+    model: str
+    params: int
+    per_seed: dict[str, Array]  # "std"/"mean" → (n_seeds,)
+
+
+@dataclass(frozen=True)
+class SizePoint:
+    model: str
+    params: int
+    n_seeds: int
+    estimate: float  # mean effect over seeds
+    se: float | None  # from the pooled within-model seed variance
+    ci95: tuple[float, float] | None  # t interval, pooled seed df
+    fitted: float  # the fitted trend at this size
+    departs: bool  # the trend is outside this size's (Bonferroni-widened) interval
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The meta-regression of one statistic's per-model effects."""
+
+    slope: float
+    intercept: float  # at x_center
+    x_center: float
+    se: float | None
+    ci95: tuple[float, float] | None
+    p_value: float | None
+    df: int  # k − 2
+    tau2: float | None
+    seed_sd: float | None  # pooled within-model seed SD of the per-seed effect
+    seed_df: int
+    lack_of_fit_p: float | None
+    sizes: tuple[SizePoint, ...]
 
 
 @dataclass(frozen=True)
 class Scaling:
     intermediate_task: str
-    target_task: str  # a target task, or "all"
+    target_task: str
+    metric: str
     model_params: tuple[int, ...]  # distinct sizes used
-    n_target_tasks: int
-    slope: dict[str, float]  # "std"/"mean" → slope per decade of parameters
-    ci95: dict[str, tuple[float, float]]
-    p_value: dict[str, float]
-    collapsed: bool  # every model had one seed: intervals are the point
+    fits: dict[str, Fit]  # "std"/"mean"
+    p_adjusted: float | None = None  # Holm over every contrast's delta_std slope
+    lack_of_fit_p_adjusted: float | None = None  # Holm over every contrast
+    family_size: int = 0
+    mds: float | None = None  # minimum detectable delta_std slope (80 % power, α / m)
+    n_target_tasks: int = 1
+
+    @property
+    def slope(self) -> dict[str, float]:
+        return {k: f.slope for k, f in self.fits.items()}
+
+    @property
+    def collapsed(self) -> bool:
+        return self.fits["std"].p_value is None
+
+    @property
+    def departs(self) -> tuple[str, ...]:
+        """Sizes departing from the trend, when the lack-of-fit test (adjusted) agrees."""
+        p = self.lack_of_fit_p_adjusted
+        if p is None or p >= ALPHA:
+            return ()
+        return tuple(s.model for s in self.fits["std"].sizes if s.departs)
 
 
-@dataclass(frozen=True)
-class _Stratum:
-    x: Array
-    effects: list[Effect]
-    numerators: dict[str, tuple[float, Array]]  # stat → slope numerators (observed, permuted)
+def _pooled_variance(units: list[Unit], stat: str) -> tuple[float | None, int]:
+    ss, df = 0.0, 0
+    for u in units:
+        d = u.per_seed[stat]
+        ss += float(((d - d.mean()) ** 2).sum())
+        df += d.size - 1
+    return (ss / df if df else None), df
 
 
-def _stratum(effects: list[Effect]) -> _Stratum:
-    first = effects[0].block
-    x = np.log10([float(e.block.model_params) for e in effects])
-    groups = np.repeat(np.arange(len(effects)), [len(e.seeds) for e in effects])
-    rng = bs.rng_for("permutation", first.intermediate_task, first.target_task)
-    orders = bs.permutation_orders(rng, groups.size)
-    numerators = {
-        stat: bs.slope_numerators(
-            x, np.concatenate([e.per_seed[stat] for e in effects]), groups, orders
+def _dl_tau2(X: Array, y: Array, v: Array) -> tuple[float, float]:
+    """DerSimonian–Laird tau² for meta-regression, and Q_E (the fixed-effect residual SS)."""
+    w = 1.0 / v
+    fixed = WLS(y, X, weights=w).fit()
+    q = float((w * fixed.resid**2).sum())
+    xtwx_inv = fixed.normalized_cov_params
+    c = float(w.sum() - np.trace(xtwx_inv @ (X.T * w**2) @ X))
+    k, p = X.shape
+    return (max(0.0, (q - (k - p)) / c) if c > 0 else 0.0), q
+
+
+def _fit(units: list[Unit], stat: str) -> Fit:
+    x = np.log10([float(u.params) for u in units])
+    y = np.array([float(u.per_seed[stat].mean()) for u in units])
+    n = np.array([u.per_seed[stat].size for u in units], dtype=np.float64)
+    center = float(x.mean())
+    X = np.column_stack([np.ones_like(x), x - center])
+    k = len(units)
+    s2, seed_df = _pooled_variance(units, stat)
+    if s2 is None or k < 3:
+        slope, intercept = _ols(x - center, y)
+        fitted = intercept + slope * (x - center)
+        se_m = None if s2 is None else np.sqrt(s2 / n)
+        sizes = _sizes(units, y, se_m, fitted, seed_df)
+        nothing = (None, None, None, k - 2, None)
+        return Fit(slope, intercept, center, *nothing, _sqrt(s2), seed_df, None, sizes)
+    # A seed variance of exactly 0 (identical seeds) would give infinite weights.
+    floor = 1e-12 * max(1.0, float(np.mean(y**2)))
+    v = np.maximum(s2, floor) / n
+    tau2, q_e = _dl_tau2(X, y, v)
+    result = WLS(y, X, weights=1.0 / (v + tau2)).fit()
+    scale = max(KH_FLOOR, float(result.scale))  # Knapp–Hartung, floored at 1
+    se = math.sqrt(scale * float(result.normalized_cov_params[1, 1]))
+    intercept, slope = (float(b) for b in result.params)
+    df = k - 2
+    t_stat = slope / se if se > 0 else math.copysign(math.inf, slope) if slope else 0.0
+    p = float(2 * st.t.sf(abs(t_stat), df))
+    half = float(st.t.ppf(1 - ALPHA / 2, df)) * se
+    lof = float(st.f.sf(q_e / df, df, seed_df))
+    sizes = _sizes(units, y, np.sqrt(v), np.asarray(result.fittedvalues), seed_df)
+    ci = (slope - half, slope + half)
+    return Fit(slope, intercept, center, se, ci, p, df, tau2, math.sqrt(s2), seed_df, lof, sizes)
+
+
+def _sqrt(value: float | None) -> float | None:
+    return None if value is None else math.sqrt(value)
+
+
+def _ols(x: Array, y: Array) -> tuple[float, float]:
+    sxx = float((x**2).sum())
+    slope = float(((y - y.mean()) * x).sum() / sxx) if sxx > 0 else 0.0
+    return slope, float(y.mean())
+
+
+def _sizes(
+    units: list[Unit], y: Array, se: Array | None, fitted: Array, seed_df: int
+) -> tuple[SizePoint, ...]:
+    k = len(units)
+    out = []
+    for i, u in enumerate(units):
+        ci, departs, s = None, False, None
+        if se is not None and seed_df > 0:
+            s = float(se[i])
+            half = float(st.t.ppf(1 - ALPHA / 2, seed_df)) * s
+            ci = (float(y[i]) - half, float(y[i]) + half)
+            wide = float(st.t.ppf(1 - ALPHA / (2 * k), seed_df)) * s
+            departs = k >= 3 and abs(float(y[i]) - float(fitted[i])) > wide
+        n = int(u.per_seed["std"].size)
+        out.append(SizePoint(u.model, u.params, n, float(y[i]), s, ci, float(fitted[i]), departs))
+    return tuple(out)
+
+
+def fit_contrast(task: str, target: str, metric: str, units: list[Unit]) -> Scaling:
+    """The model-level fits of one contrast; `units` one per model (at least two sizes)."""
+    units = sorted(units, key=lambda u: (u.params, u.model))
+    fits = {stat: _fit(units, stat) for stat in STATS}
+    sizes = tuple(sorted({u.params for u in units}))
+    return Scaling(task, target, metric, sizes, fits)
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-adjusted p-values (statsmodels), in the order given."""
+    if not p_values:
+        return []
+    return [float(p) for p in multipletests(p_values, alpha=ALPHA, method=MULTIPLICITY)[1]]
+
+
+def minimum_detectable_slope(se: float, df: int, family_size: int) -> float:
+    """Slope detected with 80 % power at Holm's first-step level α / m (two-sided t test)."""
+    crit = float(st.t.ppf(1 - ALPHA / (2 * max(family_size, 1)), df))
+    return (crit + float(st.t.ppf(POWER, df))) * se
+
+
+def adjust(fits: list[Scaling]) -> list[Scaling]:
+    """Holm over the family of delta_std slope tests (and of lack-of-fit tests); MDS."""
+    tested = [i for i, f in enumerate(fits) if f.fits["std"].p_value is not None]
+    slopes = holm([fits[i].fits["std"].p_value or 1.0 for i in tested])
+    tested_lof = [i for i in tested if fits[i].fits["std"].lack_of_fit_p is not None]
+    lofs = holm([fits[i].fits["std"].lack_of_fit_p or 1.0 for i in tested_lof])
+    lof_of = dict(zip(tested_lof, lofs, strict=True))
+    out = list(fits)
+    m = len(tested)
+    for i, p in zip(tested, slopes, strict=True):
+        fit = fits[i].fits["std"]
+        mds = minimum_detectable_slope(fit.se, fit.df, m) if fit.se is not None else None
+        out[i] = replace(
+            fits[i], p_adjusted=p, lack_of_fit_p_adjusted=lof_of.get(i), family_size=m, mds=mds
         )
-        for stat in ("std", "mean")
-    }
-    return _Stratum(x=x, effects=effects, numerators=numerators)
+    return out
 
 
-def _replicates(stratum: _Stratum, stat: str) -> Array:
-    return np.stack(np.broadcast_arrays(*(e.replicates[stat] for e in stratum.effects)), axis=-1)
-
-
-def _fit(strata: list[_Stratum], target: str) -> Scaling:
-    xs = [s.x for s in strata]
-    slope, ci, p = {}, {}, {}
-    for stat in ("std", "mean"):
-        points = [np.array([getattr(e, f"delta_{stat}") for e in s.effects]) for s in strata]
-        slope[stat] = float(bs.pooled_slope(xs, points))
-        replicates = bs.pooled_slope(xs, [_replicates(s, stat) for s in strata])
-        ci[stat] = bs.interval(np.atleast_1d(replicates), slope[stat])
-        observed = sum(s.numerators[stat][0] for s in strata)
-        permuted = np.sum([s.numerators[stat][1] for s in strata], axis=0)
-        p[stat] = bs.permutation_p(observed, permuted)
-    sizes = sorted({e.block.model_params for s in strata for e in s.effects})
-    collapsed = all(e.replicates["std"].size == 1 for s in strata for e in s.effects)
-    first = strata[0].effects[0].block
-    return Scaling(
-        first.intermediate_task, target, tuple(sizes), len(strata), slope, ci, p, collapsed
-    )
+def units_of(effects: list[Effect]) -> list[Unit]:
+    return [
+        Unit(e.block.model, e.block.model_params, {k: e.per_seed[k] for k in STATS})
+        for e in effects
+    ]
 
 
 def scaling(effects: list[Effect]) -> list[Scaling]:
-    """Per (intermediate task, target task) fits and the pooled fit, from headline effects."""
-    by_pair: dict[tuple[str, str], list[Effect]] = {}
-    for e in sorted(effects, key=lambda e: (e.block.model_params, e.block.model)):
-        by_pair.setdefault((e.block.intermediate_task, e.block.target_task), []).append(e)
-    strata: dict[str, list[_Stratum]] = {}
-    out = []
-    for (task, target), group in sorted(by_pair.items()):
-        if len({e.block.model_params for e in group}) < 2:
-            continue
-        stratum = _stratum(group)
-        strata.setdefault(task, []).append(stratum)
-        out.append(_fit([stratum], target))
-    out.extend(_fit(group, ALL) for _, group in sorted(strata.items()))
-    return out
+    """Per (intermediate task, target task) model-level fits from headline effects, adjusted."""
+    by_pair: dict[tuple[str, str, str], list[Effect]] = {}
+    for e in effects:
+        b = e.block
+        by_pair.setdefault((b.intermediate_task, b.target_task, b.metric), []).append(e)
+    fits = [
+        fit_contrast(task, target, metric, units_of(group))
+        for (task, target, metric), group in sorted(by_pair.items())
+        if len({e.block.model_params for e in group}) >= 2
+    ]
+    return adjust(fits)

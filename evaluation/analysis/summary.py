@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.blocks import Block
+from evaluation.analysis.scaling import ALPHA, METHOD, MULTIPLICITY, Scaling, SizePoint
 from evaluation.analysis.stats import BASELINE, CellStats, Effect
 from evaluation.tasks import get_task
 
 if TYPE_CHECKING:
     from evaluation.analysis import Analysis
-    from evaluation.analysis.scaling import Scaling
 
 
 def _num(value: float | None) -> float | None:
@@ -61,16 +61,47 @@ def _cell(cell: CellStats, found: Effect | None) -> dict[str, object]:
     return out
 
 
-def _scaling(fit: Scaling) -> dict[str, object]:
+def _size(point: SizePoint) -> dict[str, object]:
+    return {
+        "model": point.model,
+        "model_params": point.params,
+        "n_seeds": point.n_seeds,
+        "estimate": _num(point.estimate),
+        "se": _num(point.se),
+        "ci95": _pair(point.ci95) if point.ci95 else None,
+        "fitted": _num(point.fitted),
+        "departs": point.departs,
+    }
+
+
+def scaling_dict(fit: Scaling) -> dict[str, object]:
+    """One contrast's model-level fit, as summary.json carries it (the answer reads this)."""
+    std, mean = fit.fits["std"], fit.fits["mean"]
     return {
         "intermediate_task": fit.intermediate_task,
         "target_task": fit.target_task,
-        "slope_delta_std": _num(fit.slope["std"]),
-        "slope_delta_mean": _num(fit.slope["mean"]),
-        "ci95_delta_std": _pair(fit.ci95["std"]),
-        "p_value": _num(fit.p_value["std"]),
-        "ci95_delta_mean": _pair(fit.ci95["mean"]),
-        "p_value_delta_mean": _num(fit.p_value["mean"]),
+        "metric": fit.metric,
+        "slope_delta_std": _num(std.slope),
+        "se_delta_std": _num(std.se),
+        "ci95_delta_std": _pair(std.ci95) if std.ci95 else None,
+        "p_value": _num(std.p_value),
+        "p_adjusted": _num(fit.p_adjusted),
+        "df": std.df,
+        "tau2": _num(std.tau2),
+        "seed_sd": _num(std.seed_sd),
+        "seed_df": std.seed_df,
+        "lack_of_fit_p": _num(std.lack_of_fit_p),
+        "lack_of_fit_p_adjusted": _num(fit.lack_of_fit_p_adjusted),
+        "departs": list(fit.departs),
+        "mds_delta_std": _num(fit.mds),
+        "family_size": fit.family_size,
+        "intercept_delta_std": _num(std.intercept),
+        "log10_params_center": _num(std.x_center),
+        "per_model": [_size(p) for p in std.sizes],
+        "slope_delta_mean": _num(mean.slope),
+        "ci95_delta_mean": _pair(mean.ci95) if mean.ci95 else None,
+        "p_value_delta_mean": _num(mean.p_value),
+        "per_model_delta_mean": [_size(p) for p in mean.sizes],
         "n_model_sizes": len(fit.model_params),
         "model_params": list(fit.model_params),
         "n_target_tasks": fit.n_target_tasks,
@@ -83,8 +114,9 @@ def _notes(analysis: Analysis) -> list[str]:
     single = sorted({c.block.model for c in analysis.cells if len(c.block.seeds) == 1})
     if single:
         notes.append(
-            "one seed only for " + ", ".join(single) + ": its intervals collapse to the point"
-            " estimate (no seed variation to resample) and support no claim"
+            "one seed only for " + ", ".join(single) + ": its bootstrap intervals collapse to "
+            "the point estimate (no seed variation to resample); in the scaling fits its "
+            "effect carries the seed variance pooled from the other models"
         )
     if analysis.conflicts:
         notes.append(f"{len(analysis.conflicts)} conflicting value(s) in the store; see conflicts")
@@ -102,11 +134,17 @@ def summary_dict(analysis: Analysis, version: int) -> dict[str, object]:
         "sweep": analysis.sweep,
         "definitions_version": version,
         "cells": [_cell(c, effects.get(_key(c.block))) for c in cells],
-        "scaling": [_scaling(s) for s in analysis.scaling],
+        "method": METHOD,
+        "multiplicity": {
+            "correction": MULTIPLICITY,
+            "family": "the delta_std slope tests of every (intermediate task, target task)",
+            "n_tests": max((s.family_size for s in analysis.scaling), default=0),
+            "alpha": ALPHA,
+        },
+        "scaling": [scaling_dict(s) for s in analysis.scaling],
         "missing": analysis.missing,
         "conflicts": analysis.conflicts,
         "effects_unavailable": analysis.effects_reason,
         "notes": _notes(analysis),
         "n_resamples": bs.N_RESAMPLES,
-        "n_permutations": bs.N_PERMUTATIONS,
     }

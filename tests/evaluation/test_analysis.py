@@ -37,7 +37,7 @@ def cell(summary: dict, model: str, task: str, metric: str = "accuracy") -> dict
     return found
 
 
-def slope(summary: dict, task: str, target: str = "all") -> dict:
+def slope(summary: dict, task: str, target: str = "xnli") -> dict:
     (found,) = [
         s
         for s in summary["scaling"]
@@ -80,26 +80,57 @@ def _ladder(results: Path, seeds: tuple[int, ...]) -> None:
 def test_exactly_known_slope_and_paired_effects(tmp_path: Path) -> None:
     _ladder(tmp_path, seeds=(0, 1))
     summary = analyze(None, tmp_path, SWEEP).summary()
+    assert summary["definitions_version"] == 2 and "Knapp-Hartung" in summary["method"]
+    assert summary["multiplicity"]["correction"] == "holm"
     assert cell(summary, "l", "mnli")["delta_std"] == pytest.approx(-4.0)
     assert cell(summary, "l", "mnli")["delta_mean"] == pytest.approx(0.0)
-    for target in ("xnli", "all"):
-        fit = slope(summary, "mnli", target)
-        assert fit["slope_delta_std"] == pytest.approx(-2.0, abs=1e-12)
-        assert fit["slope_delta_mean"] == pytest.approx(0.0, abs=1e-12)
-        lo, hi = fit["ci95_delta_std"]
-        assert lo <= -2.0 <= hi and not fit["ci_collapsed"]
-        # 90 distinct label assignments, 2 as extreme as the data: p about 2/90.
-        assert 0.005 < fit["p_value"] < 0.05
+    # no pooled fit over target tasks of different metrics (issue 15): one per target task
+    assert {s["target_task"] for s in summary["scaling"]} == {"xnli"}
+    fit = slope(summary, "mnli")
+    assert fit["slope_delta_std"] == pytest.approx(-2.0, abs=1e-9)
+    assert fit["slope_delta_mean"] == pytest.approx(0.0, abs=1e-9)
+    assert [p["estimate"] for p in fit["per_model"]] == pytest.approx([0.0, -2.0, -4.0])
+    assert [p["model"] for p in fit["per_model"]] == ["s", "m", "l"]
+    lo, hi = fit["ci95_delta_std"]
+    assert lo <= -2.0 <= hi and not fit["ci_collapsed"] and fit["df"] == 1
+    # identical seeds: no seed noise, an exact line: the slope is certain
+    assert fit["p_value"] < 1e-3 and fit["p_adjusted"] == pytest.approx(fit["p_value"])
+    assert fit["departs"] == [] and fit["family_size"] == 1
 
 
-def test_one_seed_collapses_intervals_and_says_so(tmp_path: Path) -> None:
+def test_model_is_the_unit_with_pooled_seed_variance(tmp_path: Path) -> None:
+    """Per-model SE = sqrt(pooled seed variance / n_seeds); one seed still carries it."""
+    deltas = {"s": [1.0, 3.0], "m": [0.0, 2.0, 4.0], "l": [5.0]}  # delta_std per seed
+    params = {"s": 10**8, "m": 10**9, "l": 10**10}
+    for model, ds in deltas.items():
+        for seed, d in enumerate(ds):
+            put(tmp_path, (model, "none", seed), params[model], [70, 80, 60])  # std 10
+            put(tmp_path, (model, "mnli", seed), params[model], [70, 80 + d, 60 - d])
+    fit = slope(analyze(None, tmp_path, SWEEP).summary(), "mnli")
+    # exact std deltas: std of [70, 80 + d, 60 - d] minus 10
+    exact = {m: [float(np.std([70, 80 + d, 60 - d], ddof=1)) - 10 for d in ds]
+             for m, ds in deltas.items()}  # fmt: skip
+    ss = sum(((np.array(v) - np.mean(v)) ** 2).sum() for v in exact.values())
+    s2 = ss / (1 + 2 + 0)
+    assert fit["seed_df"] == 3 and fit["seed_sd"] == pytest.approx(math.sqrt(s2))
+    for p in fit["per_model"]:
+        n = len(deltas[p["model"]])
+        assert p["n_seeds"] == n and p["estimate"] == pytest.approx(np.mean(exact[p["model"]]))
+        assert p["se"] == pytest.approx(math.sqrt(s2 / n))
+        half = 3.182446305284263 * math.sqrt(s2 / n)  # t(0.975, 3 df)
+        assert p["ci95"] == pytest.approx([p["estimate"] - half, p["estimate"] + half])
+    assert fit["p_value"] is not None and fit["df"] == 1 and not fit["ci_collapsed"]
+
+
+def test_one_seed_everywhere_gives_no_interval_and_says_so(tmp_path: Path) -> None:
     _ladder(tmp_path, seeds=(0,))
     summary = analyze(None, tmp_path, SWEEP).summary()
     c = cell(summary, "m", "mnli")
     for stat, (lo, hi) in c["ci95"].items():
         assert lo == pytest.approx(c[stat]) and hi == pytest.approx(c[stat]), stat
     fit = slope(summary, "mnli")
-    assert fit["ci_collapsed"] and fit["ci95_delta_std"] == pytest.approx([-2.0, -2.0])
+    assert fit["ci_collapsed"] and fit["ci95_delta_std"] is None and fit["p_value"] is None
+    assert fit["slope_delta_std"] == pytest.approx(-2.0)
     assert any("one seed" in note and "collapse" in note for note in summary["notes"])
     assert "inconclusive" in answer_lines(summary)[2] and "one seed" in answer_lines(summary)[2]
 
@@ -113,11 +144,22 @@ def test_planted_shrinking_delta_std_is_recovered(tmp_path: Path) -> None:
     plan = Planted(models=SIZES, target_tasks=("xnli", "udpos"), slope=-1.5, noise=0.8)
     write_planted(tmp_path, plan)
     summary = analyze(None, tmp_path, plan.sweep).summary()
-    for target in ("xnli", "udpos", "all"):
-        lo, hi = slope(summary, "mnli", target)["ci95_delta_std"]
+    for target in ("xnli", "udpos"):
+        fit = slope(summary, "mnli", target)
+        lo, hi = fit["ci95_delta_std"]
         assert lo <= -1.5 <= hi and hi < 0, target
-    assert slope(summary, "mnli")["p_value"] < 0.01
-    assert "falls with size for mnli" in answer_lines(summary)[2]
+        assert fit["p_adjusted"] < 0.05 and fit["df"] == 2 and fit["family_size"] == 2
+    # +0.5 at 100M, -2.5 at 10B: the sign changes within the range
+    answer = answer_lines(summary)[2]
+    assert "less even at the smaller sizes but more even at the larger ones" in answer
+    assert "on every target task (udpos, xnli)" in answer
+
+
+def test_planted_harm_that_shrinks_is_worded_as_such(tmp_path: Path) -> None:
+    plan = Planted(models=SIZES, target_tasks=("xnli",), slope=-1.0, effect_at_1b=3.0, noise=0.5)
+    write_planted(tmp_path, plan)
+    answer = answer_lines(analyze(None, tmp_path, plan.sweep).summary())[2]
+    assert "made languages less even at every size, less so for larger models" in answer
 
 
 def test_no_effect_gives_an_interval_containing_zero(tmp_path: Path) -> None:
@@ -126,7 +168,8 @@ def test_no_effect_gives_an_interval_containing_zero(tmp_path: Path) -> None:
     summary = analyze(None, tmp_path, plan.sweep).summary()
     lo, hi = slope(summary, "mnli")["ci95_delta_std"]
     assert lo < 0 < hi
-    assert answer_lines(summary)[2].startswith("Answer: inconclusive")
+    assert answer_lines(summary)[2].startswith("Answer: no size trend detected")
+    assert "minimum detectable slope" in answer_lines(summary)[2]
 
 
 def test_qa_reports_em_beside_f1_and_scales_on_f1(tmp_path: Path) -> None:
@@ -138,7 +181,7 @@ def test_qa_reports_em_beside_f1_and_scales_on_f1(tmp_path: Path) -> None:
     assert cell(summary, "tiny", "none", "exact_match")["mean"] == pytest.approx(
         cell(summary, "tiny", "none", "f1")["mean"] - 8.0
     )
-    assert {s["target_task"] for s in summary["scaling"]} == {"xquad", "all"}
+    assert {(s["target_task"], s["metric"]) for s in summary["scaling"]} == {("xquad", "f1")}
 
 
 # --- store reading, partial sweeps, bad input ------------------------------------------

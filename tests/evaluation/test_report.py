@@ -31,7 +31,8 @@ CELL_KEYS = {
 }  # fmt: skip
 SCALING_KEYS = {
     "intermediate_task", "target_task", "slope_delta_std", "slope_delta_mean",
-    "ci95_delta_std", "p_value",
+    "ci95_delta_std", "p_value", "p_adjusted", "df", "tau2", "per_model", "departs",
+    "lack_of_fit_p_adjusted", "mds_delta_std", "family_size",
 }  # fmt: skip
 
 
@@ -62,9 +63,16 @@ def test_summary_json_has_the_issue_shape(report: ReportPaths) -> None:
         assert (c["delta_std"] is None) == (c["intermediate_task"] == "none")
         assert (c["transfer_gap"] is None) == (c["target_task"] == "tatoeba")
     targets = {(s["intermediate_task"], s["target_task"]) for s in summary["scaling"]}
-    assert targets == {(t, x) for t in ("mnli", "multitask") for x in (*PLAN.target_tasks, "all")}
+    assert targets == {(t, x) for t in ("mnli", "multitask") for x in PLAN.target_tasks}
+    assert summary["definitions_version"] == 2 and summary["method"]
+    assert summary["multiplicity"] == {
+        "correction": "holm", "alpha": 0.05, "n_tests": 6,
+        "family": "the delta_std slope tests of every (intermediate task, target task)",
+    }  # fmt: skip
     for s in summary["scaling"]:
-        assert set(s) >= SCALING_KEYS and 0 < s["p_value"] <= 1
+        assert set(s) >= SCALING_KEYS and 0 < s["p_value"] <= s["p_adjusted"] <= 1
+        assert [p["model"] for p in s["per_model"]] == ["xs", "m", "l"]
+        assert all(p["ci95"][0] <= p["estimate"] <= p["ci95"][1] for p in s["per_model"])
 
 
 def test_pngs_are_real_images_of_the_expected_size(report: ReportPaths) -> None:
@@ -93,6 +101,7 @@ def test_markdown_and_html_carry_answer_banner_and_plots(report: ReportPaths) ->
     assert page.count('src="data:image/png;base64,') == len(report.plots)
     assert "<table>" in page and 'src="http' not in page and "<script" not in page
     assert "Phang et al.-style table" in md
+    assert "Holm correction" in md and "Knapp–Hartung" in md and "Per model size" in md
 
 
 def test_real_data_reports_carry_no_synthetic_banner(tmp_path: Path) -> None:
@@ -108,30 +117,41 @@ def test_empty_store_fails_with_a_user_error(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def _summary(sizes: int, ci: tuple[float, float], collapsed: bool = False) -> dict:
+def _fit(sizes: int, p_adjusted: float | None, **kw) -> dict:
+    fit = {
+        "intermediate_task": "mnli", "target_task": "xnli", "metric": "accuracy",
+        "slope_delta_std": -1.2, "ci95_delta_std": [-2.0, -0.5], "p_value": 0.01,
+        "p_adjusted": p_adjusted, "df": sizes - 2, "family_size": 1, "n_model_sizes": sizes,
+        "n_target_tasks": 1, "ci_collapsed": p_adjusted is None, "departs": [],
+        "lack_of_fit_p_adjusted": None, "mds_delta_std": 2.5,
+        "per_model": [
+            {"model": f"m{i}", "model_params": 10 ** (8 + i), "estimate": 2.0 - 1.2 * i,
+             "fitted": 2.0 - 1.2 * i, "ci95": [1.0 - 1.2 * i, 3.0 - 1.2 * i], "departs": False}
+            for i in range(sizes)
+        ],
+    }  # fmt: skip
+    return fit | kw
+
+
+def _summary(sizes: int, p_adjusted: float | None) -> dict:
     cells = [
         {"model_params": 10 ** (8 + i), "intermediate_task": t, "target_task": "xnli", "n_seeds": 3}
         for i in range(sizes)
         for t in ("none", "mnli")
     ]
-    fit = {
-        "intermediate_task": "mnli", "target_task": "all", "slope_delta_std": -1.2,
-        "ci95_delta_std": list(ci), "p_value": 0.01, "n_model_sizes": sizes,
-        "n_target_tasks": 1, "ci_collapsed": collapsed,
-    }  # fmt: skip
-    return {"cells": cells, "scaling": [fit], "effects_unavailable": None}
+    return {"cells": cells, "scaling": [_fit(sizes, p_adjusted)], "effects_unavailable": None}
 
 
-def test_answer_claims_only_what_the_intervals_support() -> None:
-    clear = answer_lines(_summary(3, (-2.0, -0.5)))
+def test_answer_claims_only_what_the_model_level_test_supports() -> None:
+    clear = answer_lines(_summary(3, 0.01))
     assert len(clear) == 3 and clear[0].startswith("Across 3 model size(s)")
-    assert "-1.20 points per 10× parameters (95 % CI -2.00 to -0.50" in clear[1]
-    assert clear[2].startswith("Answer: delta_std falls with size for mnli")
-    two_sizes = answer_lines(_summary(2, (-2.0, -0.5)))[2]
+    assert "-1.20 points per 10× parameters (95 % CI -2.00 to -0.50, t with 1 df" in clear[1]
+    assert "Holm-adjusted over 1 test(s) p = 0.01" in clear[1] and "100M +2.00 [+1.00" in clear[1]
+    assert clear[2].startswith("Answer: STILTs with mnli made languages")
+    two_sizes = answer_lines(_summary(2, 0.01))[2]
     assert "inconclusive" in two_sizes and "only 2 model size(s)" in two_sizes
-    straddles = answer_lines(_summary(4, (-2.0, 0.3)))[2]
-    assert "inconclusive" in straddles and "contains 0" in straddles
-    assert "inconclusive" in answer_lines(_summary(3, (-1.2, -1.2), collapsed=True))[2]
+    assert answer_lines(_summary(4, 0.2))[2].startswith("Answer: no size trend detected")
+    assert "inconclusive" in answer_lines(_summary(3, None))[2]
 
 
 @pytest.mark.integration
