@@ -21,9 +21,9 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from scipy import stats as st
 
 from evaluation.analysis import BASELINE, Analysis, Block, CellStats, Effect
-from evaluation.analysis.bootstrap import interval
 from evaluation.tasks import get_task
 
 T = TypeVar("T")
@@ -126,7 +126,7 @@ def _fit_line(
     )
     if fit is None:
         return
-    line = fit.fits["std"]
+    line = fit.fits["disp"]
     xs = np.array([x.min(), x.max()])
     ax.plot(xs, line.intercept + line.slope * (xs - line.x_center), "--", color=color, lw=1.2)
     ci = f" [{line.ci95[0]:+.2f}, {line.ci95[1]:+.2f}]" if line.ci95 else ""
@@ -140,8 +140,9 @@ def _fit_line(
 
 
 def delta_std_scaling(analysis: Analysis, path: Path) -> Path:
-    """delta_std against log10(parameters): per-model effects with their t intervals (the
-    bootstrap interval where the contrast has no fit) and each fitted trend."""
+    """delta_disp (non-English, noise-corrected) against log10(parameters): per-model
+    effects with their t intervals (over the model's own seeds where the contrast has no
+    fit) and each fitted trend."""
     headline = [e for e in analysis.effects if _is_headline(e.block)]
     panels = _by_task(headline, lambda e: e.block.target_task)
     fig, axes = _figure(len(panels))
@@ -149,12 +150,12 @@ def delta_std_scaling(analysis: Analysis, path: Path) -> Path:
         for task, group in _by_task(effects, lambda e: e.block.intermediate_task).items():
             group.sort(key=lambda e: e.block.model_params)
             x = np.log10([float(e.block.model_params) for e in group])
-            y = [e.delta_std for e in group]
+            y = [e.delta_disp for e in group]
             ci = [_size_interval(analysis, e) for e in group]
             color = _errorbar(ax, list(x), y, ci, task, line="none")
             _fit_line(ax, analysis, (task, target), x, color)
         ax.axhline(0.0, color="black", linewidth=0.5)
-        ax.set(title=target, xlabel="log10(parameters)", ylabel="delta_std vs none")
+        ax.set(title=target, xlabel="log10(parameters)", ylabel="delta_disp vs none")
         ax.legend(fontsize="small", loc="upper right")
     return _save(fig, path)
 
@@ -163,10 +164,14 @@ def _size_interval(analysis: Analysis, e: Effect) -> tuple[float, float]:
     b = e.block
     for fit in analysis.scaling:
         if (fit.intermediate_task, fit.target_task) == (b.intermediate_task, b.target_task):
-            for point in fit.fits["std"].sizes:
+            for point in fit.fits["disp"].sizes:
                 if point.model == b.model and point.ci95 is not None:
                     return point.ci95
-    return interval(e.replicates["std"], e.delta_std)
+    d = e.per_seed["disp"]
+    if d.size < 2:
+        return (e.delta_disp, e.delta_disp)
+    half = float(st.t.ppf(0.975, d.size - 1)) * float(d.std(ddof=1)) / math.sqrt(d.size)
+    return (e.delta_disp - half, e.delta_disp + half)
 
 
 def gain_matrix(analysis: Analysis, model: str) -> tuple[list[str], list[str], np.ndarray]:

@@ -78,6 +78,12 @@ def _sections(summary: Mapping[str, Any], plots: list[Path], synthetic: bool) ->
     out.append(Section("h2", "Phang et al.-style table (headline metric)"))
     for title, (header, rows) in phang_tables(summary).items():
         out += [Section("p", title), Section("table", header=header, rows=rows)]
+    from evaluation.analysis.languages import breakdown_table  # issue 15, item 7
+
+    if by_language := breakdown_table(summary):  # skipped without per-language values
+        caption, header, rows = by_language
+        out += [Section("h2", "By language family / script / resource level")]
+        out += [Section("p", caption), Section("table", header=header, rows=rows)]
     out += [Section("h2", "Plots")]
     out += [Section("img", p.stem.replace("_", " "), image=p) for p in plots]
     header, rows = cell_table(summary)
@@ -87,10 +93,22 @@ def _sections(summary: Mapping[str, Any], plots: list[Path], synthetic: bool) ->
 
 def _method_text(summary: Mapping[str, Any]) -> str:
     multi = summary["multiplicity"]
+    primary = summary.get("primary")
+    first = ""
+    if primary:
+        tested = "" if primary["tested"] else " (not found in this store)"
+        first = (
+            f" Primary contrast (declared in the spec): {primary['intermediate_task']} on "
+            f"{primary['target_task']}{tested}, tested alone at {primary['alpha']}, outside "
+            "the family."
+        )
+    fixes = "; ".join(f"{t}: {how}" for t, how in summary.get("noise_correction", {}).items())
     return (
-        f"Method: {summary['method']}. Multiplicity: {multi['correction'].capitalize()} "
-        f"correction (family-wise error {multi['alpha']}) over {multi['n_tests']} delta_std "
-        f"slope test(s), one per (intermediate task, target task)."
+        f"Estimand: {summary['estimand']['primary']}. Noise correction per target task: "
+        f"{fixes or '—'}. Method: {summary['method']}. Multiplicity: "
+        f"{multi['correction'].capitalize()} correction (family-wise error {multi['alpha']}) "
+        f"over {multi['n_tests']} delta_disp slope test(s), one per (intermediate task, target "
+        f"task) and one per intermediate task pooled over target tasks (`all`).{first}"
     )
 
 
@@ -191,14 +209,16 @@ def write_report(
     sweep: str,
     out_dir: Path,
     synthetic: bool,
+    primary: tuple[str, str] | None = None,
 ) -> ReportPaths:
     """Analyse `sweep` from its results store and write the report folder `out_dir`.
 
     `storage_fs` is the orchestrator's resolved `pyarrow.fs` filesystem (None: a local
     directory) and `results_path` the store's path in it (``<storage>/<sweep>/results``).
+    `primary` is the spec's primary contrast (intermediate task, target task or `all`).
     Raises `UserError` for an empty store.
     """
-    analysis = analyze(storage_fs, results_path, sweep)
+    analysis = analyze(storage_fs, results_path, sweep, primary)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = analysis.summary() | {"synthetic": synthetic}
     plots = write_plots(analysis, out_dir)

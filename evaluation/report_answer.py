@@ -1,10 +1,14 @@
 """The three-line plain-language answer, from ``summary.json`` alone (issue 15).
 
-The rule (`verdict`): the headline is the (intermediate task, target task) contrast with
-the smallest Holm-adjusted p-value of its delta_std slope (model-level meta-regression,
-see `evaluation.analysis.scaling`). A trend is claimed only when that adjusted p < 0.05,
-and worded from the estimates, sign and size both ("less even at every size, less so for
-larger models"), naming the target tasks that carry it. Otherwise a size that departs
+The rule (`verdict`): the headline is the (intermediate task, target task) contrast — the
+pooled (intermediate task, `all`) ones included — with the smallest Holm-adjusted p-value
+of its delta_disp slope (model-level meta-regression, see `evaluation.analysis.scaling`;
+delta_disp is the non-English, noise-corrected dispersion effect). A trend is claimed only
+when that adjusted p < 0.05, and worded from the estimates, sign and size both ("less even
+at every size, less so for larger models"), naming the target tasks that carry it: a
+pooled trend is said of all target tasks only when they agree (Cochran's Q p ≥ 0.05),
+otherwise the targets that drive it are named. A primary contrast declared in the spec
+is answered first, tested alone (`primary_verdict`). Otherwise a size that departs
 from the trend (adjusted lack of fit) is reported as non-monotonic, and failing that the
 answer says no size trend was detected, with the minimum detectable slope. Fewer than
 three sizes, one seed everywhere, or no `none` baseline: inconclusive, and why.
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 MIN_SIZES = 3
+ALL = "all"
 
 Summary = Mapping[str, Any]
 
@@ -52,7 +57,7 @@ class Verdict:
     kind: str  # "trend" | "non_monotonic" | "no_trend" | "inconclusive"
     text: str  # the answer's third line
     headline: Mapping[str, Any] | None  # the contrast line two describes
-    direction: int = 0  # sign of the headline delta_std slope when kind == "trend"
+    direction: int = 0  # sign of the headline delta_disp slope when kind == "trend"
 
 
 def _is_trend(fit: Mapping[str, Any]) -> bool:
@@ -67,10 +72,10 @@ def _size_name(point: Mapping[str, Any]) -> str:
 def trend_words(fit: Mapping[str, Any]) -> str:
     """Sign and size of a detected trend, from the fitted effect at each size and the slope.
 
-    delta_std > 0: STILTs made languages less even (more spread across languages).
+    delta_disp > 0: STILTs made languages less even (more spread across languages).
     """
     fitted = [p["fitted"] for p in fit["per_model"]]
-    slope = fit["slope_delta_std"]
+    slope = fit["slope_delta_disp"]
     if all(f > 0 for f in fitted) or all(f < 0 for f in fitted):
         harm = fitted[0] > 0
         level = "less even at every size" if harm else "more even at every size"
@@ -81,11 +86,59 @@ def trend_words(fit: Mapping[str, Any]) -> str:
     return "less even at the smaller sizes but more even at the larger ones"
 
 
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.0f} %"
+
+
+def drivers(fit: Mapping[str, Any]) -> list[str]:
+    """The targets that carry a pooled trend: its sign and an own (unadjusted) p < 0.05;
+    failing that, the target with the largest slope of its sign."""
+    h = fit.get("heterogeneity") or {}
+    sign = fit["slope_delta_disp"] > 0
+    per = [t for t in h.get("per_target", []) if (t["slope"] > 0) == sign]
+    strong = [t for t in per if t["p_value"] is not None and t["p_value"] < ALPHA]
+    if strong:
+        return sorted(t["target_task"] for t in strong)
+    if not per:
+        return []
+    return [max(per, key=lambda t: abs(t["slope"]))["target_task"]]
+
+
+def _pooled_text(fit: Mapping[str, Any]) -> str:
+    h = fit.get("heterogeneity") or {}
+    names = ", ".join(sorted(t["target_task"] for t in h.get("per_target", [])))
+    q_p = h.get("p_value")
+    if q_p is None:
+        return (
+            f"pooled over {fit['n_target_tasks']} target tasks ({names}), whose agreement "
+            "could not be tested (no per-target interval)"
+        )
+    het = f"Cochran's Q p = {q_p:.2g}, I² = {_pct(h.get('i2'))}"
+    if q_p >= ALPHA:
+        return f"on all {fit['n_target_tasks']} target tasks together ({names}; {het})"
+    driven = drivers(fit)
+    if len(driven) == fit["n_target_tasks"]:
+        return (
+            f"on each of {names}, with the same sign but sizes that differ between the "
+            f"target tasks ({het})"
+        )
+    return (
+        f"pooled over {names}, but the target tasks disagree ({het}): driven by "
+        f"{', '.join(driven) or 'no single target task'}"
+    )
+
+
 def _targets_text(fit: Mapping[str, Any], fits: Sequence[Mapping[str, Any]]) -> str:
-    same = [f for f in fits if f["intermediate_task"] == fit["intermediate_task"]]
-    sign = fit["slope_delta_std"] > 0
+    if fit["target_task"] == ALL:
+        return _pooled_text(fit)
+    same = [
+        f
+        for f in fits
+        if f["intermediate_task"] == fit["intermediate_task"] and f["target_task"] != ALL
+    ]
+    sign = fit["slope_delta_disp"] > 0
     agree = sorted(
-        f["target_task"] for f in same if _is_trend(f) and (f["slope_delta_std"] > 0) == sign
+        f["target_task"] for f in same if _is_trend(f) and (f["slope_delta_disp"] > 0) == sign
     )
     others = sorted(f["target_task"] for f in same if f["target_task"] not in agree)
     if not others:
@@ -106,47 +159,47 @@ def _departs_text(fit: Mapping[str, Any]) -> str:
 
 
 def _mds_text(tested: Sequence[Mapping[str, Any]]) -> str:
-    mds = sorted(f["mds_delta_std"] for f in tested if f.get("mds_delta_std") is not None)
+    tested = [f for f in tested if f["target_task"] != ALL]
+    mds = sorted(f["mds_delta_disp"] for f in tested if f.get("mds_delta_disp") is not None)
     if not mds:
         return ""
     span = f"{mds[0]:.2f}" if len(mds) == 1 else f"{mds[0]:.2f} to {mds[-1]:.2f}"
+    family = max(int(f.get("family_size") or 0) for f in tested) or len(tested)
     return (
-        f" (minimum detectable slope {span} points of delta_std per decade of parameters, "
-        f"80 % power, Holm over {len(tested)} test(s))"
+        f" (minimum detectable slope {span} points of delta_disp per decade of parameters, "
+        f"80 % power, Holm over {family} test(s))"
     )
 
 
 def verdict(fits: Sequence[Mapping[str, Any]]) -> Verdict:
     """The rule: a trend when a Holm-adjusted slope p < 0.05, worded by sign and size;
-    otherwise non-monotonic when a size departs (adjusted lack of fit), else no trend."""
-    fits = [f for f in fits if f["target_task"] != "all"]
-    if not fits:
+    otherwise non-monotonic when a size departs (adjusted lack of fit), else no trend.
+    A primary contrast (`primary: true`) is left to `primary_verdict`."""
+    fits = [f for f in fits if not f.get("primary")]
+    per_target = [f for f in fits if f["target_task"] != ALL]
+    if not per_target:
         return Verdict(
             "inconclusive",
             f"Answer: inconclusive — a trend with size needs at least {MIN_SIZES} model sizes.",
             None,
         )
-    n_sizes = max(f["n_model_sizes"] for f in fits)
+    n_sizes = max(f["n_model_sizes"] for f in per_target)
     tested = [f for f in fits if f.get("p_adjusted") is not None]
     if n_sizes < MIN_SIZES:
         text = (
             f"Answer: inconclusive — only {n_sizes} model size(s); a trend with size needs at "
             f"least {MIN_SIZES}."
         )
-        return Verdict("inconclusive", text, fits[0])
+        return Verdict("inconclusive", text, per_target[0])
     if not tested:
         text = (
             "Answer: inconclusive — one seed per cell, so there is no seed variance to tell "
             "a trend from noise."
         )
-        return Verdict("inconclusive", text, fits[0])
-    best = min(tested, key=lambda f: (f["p_adjusted"], f["p_value"]))
+        return Verdict("inconclusive", text, per_target[0])
+    best = min(tested, key=lambda f: (f["p_adjusted"], f["p_value"], f["target_task"] == ALL))
     if _is_trend(best):
-        words = trend_words(best)
-        text = (
-            f"Answer: STILTs with {best['intermediate_task']} made languages {words} — "
-            f"{_targets_text(best, tested)} (Holm-adjusted p = {best['p_adjusted']:.2g})"
-        )
+        text = _trend_text(best, tested, f"Holm-adjusted p = {best['p_adjusted']:.2g}")
         rest = {f["intermediate_task"] for f in tested if _is_trend(f)} - {
             best["intermediate_task"]
         }
@@ -154,7 +207,7 @@ def verdict(fits: Sequence[Mapping[str, Any]]) -> Verdict:
             text += f"; trends also for {', '.join(sorted(rest))}"
         if best["departs"]:
             text += f"; {_departs_text(best)}"
-        return Verdict("trend", text + ".", best, 1 if best["slope_delta_std"] > 0 else -1)
+        return Verdict("trend", text + ".", best, 1 if best["slope_delta_disp"] > 0 else -1)
     bent = [f for f in tested if f["departs"]]
     if bent:
         worst = min(bent, key=lambda f: f["lack_of_fit_p_adjusted"])
@@ -166,23 +219,60 @@ def verdict(fits: Sequence[Mapping[str, Any]]) -> Verdict:
     return Verdict("no_trend", f"Answer: no size trend detected{_mds_text(tested)}.", best)
 
 
+def _trend_text(fit: Mapping[str, Any], fits: Sequence[Mapping[str, Any]], p: str) -> str:
+    return (
+        f"Answer: STILTs with {fit['intermediate_task']} made languages {trend_words(fit)} — "
+        f"{_targets_text(fit, fits)} ({p})"
+    )
+
+
+def primary_verdict(fit: Mapping[str, Any], fits: Sequence[Mapping[str, Any]]) -> Verdict:
+    """The spec's primary contrast, tested on its own at α = 0.05 (no adjustment)."""
+    where = f"{fit['intermediate_task']} on {fit['target_task']}"
+    head = f"Answer (primary contrast {where}, declared in the spec, tested alone):"
+    p = fit.get("p_value")
+    if p is None:
+        text = f"{head} inconclusive — no interval (one seed per model or fewer than three sizes)."
+        return Verdict("inconclusive", text, fit)
+    if p < ALPHA:
+        body = _trend_text(fit, fits, f"p = {p:.2g}, unadjusted").removeprefix("Answer: ")
+        if fit["departs"]:
+            body += f"; {_departs_text(fit)}"
+        sign = 1 if fit["slope_delta_disp"] > 0 else -1
+        return Verdict("trend", f"{head} {body}.", fit, sign)
+    mds = fit.get("mds_delta_disp")
+    unit = "points" if fit["target_task"] != ALL else "% of baseline dispersion"
+    tail = f"; minimum detectable slope {mds:.2f} {unit} per decade" if mds is not None else ""
+    if fit["departs"]:
+        tail += f"; {_departs_text(fit)}"
+    return Verdict("no_trend", f"{head} no size trend detected (p = {p:.2g}{tail}).", fit)
+
+
 def _finding(fit: Mapping[str, Any]) -> str:
+    pooled = fit["target_task"] == ALL
+    unit = "% of the targets' baseline dispersion" if pooled else "points"
+    what = "pooled over target tasks" if pooled else fit["metric"]
     head = (
-        f"{fit['intermediate_task']} on {fit['target_task']} ({fit['metric']}): delta_std "
-        f"changes by {fit['slope_delta_std']:+.2f} points per 10× parameters"
+        f"{fit['intermediate_task']} on {fit['target_task']} ({what}): delta_disp "
+        f"(non-English dispersion effect) changes by {fit['slope_delta_disp']:+.2f} {unit} "
+        "per 10× parameters"
     )
     if fit.get("p_adjusted") is None:
         return head + " (no interval: one seed per model or fewer than three sizes)."
-    lo, hi = fit["ci95_delta_std"]
+    lo, hi = fit["ci95_delta_disp"]
     per_model = "; ".join(
         f"{params_text(p['model_params'])} {p['estimate']:+.2f}"
         + (f" [{p['ci95'][0]:+.2f}, {p['ci95'][1]:+.2f}]" if p["ci95"] else "")
         for p in fit["per_model"]
     )
+    adjusted = (
+        "tested alone"
+        if fit.get("primary")
+        else f"Holm-adjusted over {fit['family_size']} test(s) p = {fit['p_adjusted']:.2g}"
+    )
     return (
         f"{head} (95 % CI {lo:+.2f} to {hi:+.2f}, t with {fit['df']} df; p = "
-        f"{fit['p_value']:.2g}, Holm-adjusted over {fit['family_size']} test(s) p = "
-        f"{fit['p_adjusted']:.2g}); per model size: {per_model}."
+        f"{fit['p_value']:.2g}, {adjusted}); per model size: {per_model}."
     )
 
 
@@ -201,12 +291,22 @@ def answer_lines(summary: Summary) -> list[str]:
             f"No STILTs effect can be measured: {reason}.",
             "Answer: inconclusive — without effects against `none` there is nothing to scale.",
         ]
-    fits = [f for f in summary["scaling"] if f["target_task"] != "all"]
-    if not fits:
+    fits = list(summary["scaling"])
+    if not [f for f in fits if f["target_task"] != ALL]:
         return [
             _scope(summary),
             "No scaling slope: the STILTs effects span fewer than two model sizes.",
             f"Answer: inconclusive — a trend with size needs at least {MIN_SIZES} model sizes.",
         ]
     found = verdict(fits)
-    return [_scope(summary), _finding(found.headline or fits[0]), found.text]
+    primary = [f for f in fits if f.get("primary")]
+    if not primary:
+        return [_scope(summary), _finding(found.headline or fits[0]), found.text]
+    first = primary_verdict(primary[0], fits)
+    rest = found.text.removeprefix("Answer: ")
+    return [
+        _scope(summary),
+        _finding(primary[0]),
+        first.text,
+        f"Exploratory, every other contrast (Holm): {rest}",
+    ]

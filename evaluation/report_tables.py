@@ -35,7 +35,7 @@ def scaling_table(summary: Summary) -> Table:
         "intermediate task",
         "target task",
         "sizes",
-        "slope delta_std / decade [95 % CI]",
+        "slope delta_disp / decade [95 % CI]",
         "df",
         "p",
         "p (Holm)",
@@ -44,13 +44,14 @@ def scaling_table(summary: Summary) -> Table:
         "departs",
         "min. detectable slope",
         "slope delta_mean / decade [95 % CI]",
+        "heterogeneity Q p, I²",
     ]
     rows = [
         [
-            f["intermediate_task"],
-            f["target_task"],
+            f["intermediate_task"] + (" (primary)" if f.get("primary") else ""),
+            f["target_task"] + (" (% of baseline disp)" if f["target_task"] == "all" else ""),
             str(f["n_model_sizes"]),
-            with_ci(f["slope_delta_std"], f["ci95_delta_std"], sign=True)
+            with_ci(f["slope_delta_disp"], f["ci95_delta_disp"], sign=True)
             + (" (no interval)" if f["ci_collapsed"] else ""),
             str(f["df"]),
             _p(f["p_value"]),
@@ -58,19 +59,26 @@ def scaling_table(summary: Summary) -> Table:
             num(f["tau2"], 3),
             _p(f["lack_of_fit_p_adjusted"]),
             ", ".join(f["departs"]) or "—",
-            num(f["mds_delta_std"]),
+            num(f["mds_delta_disp"]),
             with_ci(f["slope_delta_mean"], f["ci95_delta_mean"], sign=True),
+            _heterogeneity(f.get("heterogeneity")),
         ]
-        for f in summary["scaling"]
+        for f in sorted(summary["scaling"], key=lambda f: not f.get("primary"))
     ]
     return header, rows
+
+
+def _heterogeneity(h: Mapping[str, Any] | None) -> str:
+    if not h or h.get("p_value") is None:
+        return "—"
+    return f"{_p(h['p_value'])}, {100 * h['i2']:.0f} %"
 
 
 def per_size_table(summary: Summary) -> Table:
     """Per contrast and model size: the effect over seeds with its t interval, the trend."""
     header = [
         "intermediate task", "target task", "model", "parameters", "seeds",
-        "delta_std [95 % t CI]", "fitted trend", "departs",
+        "delta_disp [95 % t CI]", "fitted trend", "departs",
     ]  # fmt: skip
     rows = []
     for f in summary["scaling"]:
@@ -137,7 +145,8 @@ def cell_table(summary: Summary) -> Table:
     header = [
         "model", "intermediate task", "target task", "metric", "seeds", "langs",
         "mean [95 % CI]", "std [95 % CI]", "cv", "min", "max", "worst", "transfer gap",
-        "delta_mean [95 % CI]", "delta_std [95 % CI]",
+        "delta_mean [95 % CI]", "delta_std [95 % CI]", "disp (non-en, corrected)",
+        "disp raw", "delta_disp",
     ]  # fmt: skip
     rows = []
     for c in summary["cells"]:
@@ -150,6 +159,7 @@ def cell_table(summary: Summary) -> Table:
             num(c["transfer_gap"]),
             with_ci(c["delta_mean"], ci.get("delta_mean"), sign=True),
             with_ci(c["delta_std"], ci.get("delta_std"), sign=True),
+            num(c.get("disp")), num(c.get("disp_raw")), num(c.get("delta_disp"), sign=True),
         ])  # fmt: skip
     return header, rows
 

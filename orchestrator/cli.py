@@ -49,12 +49,65 @@ def validate(spec: str, storage: str | None, name: str | None) -> None:
 @STORAGE
 @NAME
 @click.option("--cells", "show_cells", is_flag=True, help="List every cell, not just groups.")
-def plan(spec: str, storage: str | None, name: str | None, show_cells: bool) -> None:
-    """Show the grid, the trainings it implies and an estimate of GPU-hours."""
+@click.option(
+    "--power",
+    is_flag=True,
+    help="Print the minimum detectable size trend (80 % power) and what more seeds or sizes buy.",
+)
+@click.option(
+    "--pilot-name", help="With --power: take the noise from this existing sweep's results."
+)
+@click.option(
+    "--pilot-storage", help="Storage of the --pilot-name sweep (default: this spec's storage)."
+)
+@click.option(
+    "--seed-sd",
+    type=float,
+    help="With --power: SD of one seed's dispersion effect, points (default 0.5, or the pilot's).",
+)
+@click.option(
+    "--model-sd",
+    type=float,
+    help="With --power: between-model quirk SD, points (default 0.3, or the pilot's).",
+)
+def plan(
+    spec: str,
+    storage: str | None,
+    name: str | None,
+    show_cells: bool,
+    power: bool,
+    pilot_name: str | None,
+    pilot_storage: str | None,
+    seed_sd: float | None,
+    model_sd: float | None,
+) -> None:
+    """Show the grid, the trainings it implies and an estimate of GPU-hours.
+
+    With --power: the smallest slope of the dispersion effect per decade of parameters the
+    report's test would detect with 80 % power, for the spec's sizes x seeds, +1 or +2
+    seeds and +1 size; noise from a pilot sweep (--pilot-name) or stated (--seed-sd,
+    --model-sd).
+    """
     from orchestrator.plan_view import done_counts, show_plan
 
+    stated: dict[str, object] = {"--pilot-name": pilot_name, "--pilot-storage": pilot_storage}
+    stated |= {"--seed-sd": seed_sd, "--model-sd": model_sd}
+    if not power and any(v is not None for v in stated.values()):
+        given = ", ".join(k for k, v in stated.items() if v is not None)
+        raise UserError(f"{given} only make(s) sense with --power")
+    if pilot_storage is not None and pilot_name is None:
+        raise UserError("--pilot-storage needs --pilot-name (the pilot sweep's name)")
     parsed = _load(spec, storage, name)
-    show_plan(parsed, show_cells=show_cells, done=done_counts(parsed))
+    if not power:
+        show_plan(parsed, show_cells=show_cells, done=done_counts(parsed))
+        return
+    from orchestrator.plan import pilot_noise, resolve_noise
+    from orchestrator.plan_view import show_power
+
+    pilot = None
+    if pilot_name is not None:
+        pilot = pilot_noise(pilot_storage or parsed.storage, pilot_name)
+    show_power(parsed, resolve_noise(seed_sd, model_sd, pilot))
 
 
 @cli.command()

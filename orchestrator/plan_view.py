@@ -7,7 +7,14 @@ from collections import defaultdict
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.plan import CellPlan, plan
+from orchestrator.plan import (
+    POWER_SIMULATIONS,
+    CellPlan,
+    Noise,
+    family_size,
+    plan,
+    power_table,
+)
 from orchestrator.spec import SweepSpec
 
 
@@ -85,3 +92,51 @@ def _cells_table(plans: list[CellPlan]) -> Table:
             _hours(p.gpu_hours),
         )
     return table
+
+
+def _slope(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "∞" if value == float("inf") else f"{value:.2f}"
+
+
+def show_power(spec: SweepSpec, noise: Noise) -> None:
+    """The minimum detectable slope of the plan, and what more seeds or sizes buy."""
+    rows = power_table(spec, noise)
+    m = family_size(spec)
+    families = sorted(rows[0].formula)
+    console = Console()
+    table = Table(title="power: minimum detectable slope of delta_disp, points per decade")
+    for col in ("change", "sizes", "seeds", "GPU-h", "SE(slope)"):
+        table.add_column(col, justify="left" if col == "change" else "right")
+    for f in families:
+        label = "m = 1 (primary)" if f == 1 else f"m = {f} (Holm)"
+        table.add_column(f"MDS {label}", justify="right")
+    for r in rows:
+        table.add_row(
+            r.change,
+            str(len(r.models)),
+            str(r.n_seeds),
+            _hours(r.gpu_hours),
+            _slope(r.se),
+            *(f"{_slope(r.simulated[f])} ({_slope(r.formula[f])})" for f in families),
+        )
+    console.print(table)
+    if not any(r.change.startswith("+1 size") for r in rows):
+        console.print("+1 size: the model ladder has no other size of this family")
+    sizes = ", ".join(
+        f"{name} {p / 1e9:.3g}B" if p >= 1e9 else f"{name} {p / 1e6:.3g}M"
+        for name, p in zip(rows[0].models, rows[0].params, strict=True)
+    )
+    console.print(
+        f"sweep {spec.name!r}: sizes {sizes}; {len(spec.seeds)} seeds; m = {m} slope tests "
+        f"(intermediate tasks other than none x target tasks)\n"
+        f"noise: {noise.source}\n"
+        "test: the report's (random-effects meta-regression on log10(params), Knapp-Hartung t "
+        "on k - 2 df, two-sided at 0.05 / m); MDS = the true slope it detects with 80 % power.\n"
+        "MDS cells: simulated (formula). Simulated: the report's own fit over "
+        f"{POWER_SIMULATIONS} stores; formula: scaling.minimum_detectable_slope at the "
+        "expected SE ((t(1 - 0.05/2m) + t(0.8)) x SE), optimistic with few sizes.\n"
+        "SE(slope) = sqrt((seed_sd^2 / seeds + model_sd^2) / sum (x - mean x)^2), "
+        "x = log10(params); '—': no test (< 3 sizes or 1 seed)."
+    )

@@ -24,6 +24,13 @@ def default_out(spec: SweepSpec) -> Path:
     return Path(SweepLayout.of(spec.storage, spec.name).report)
 
 
+def primary_contrast(spec: SweepSpec) -> tuple[str, str] | None:
+    """The spec's declared primary contrast (analysis.primary), if any."""
+    if spec.analysis is None or spec.analysis.primary is None:
+        return None
+    return (spec.analysis.primary.intermediate_task, spec.analysis.primary.target_task)
+
+
 def make_report(spec: SweepSpec, out: Path | None) -> Path:
     from evaluation.report import write_report
 
@@ -37,6 +44,7 @@ def make_report(spec: SweepSpec, out: Path | None) -> Path:
             spec.name,
             out_dir,
             synthetic=is_synthetic(spec),
+            primary=primary_contrast(spec),
         )
     console.print(f"report: {paths.html}")
     for line in paths.answer:

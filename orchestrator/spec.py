@@ -203,6 +203,38 @@ class ModelEntrySpec(Strict):
     retrieval_layer: int | None = Field(None, ge=0)
 
 
+def _check_primary_target(name: str) -> str:
+    if name == "all":
+        return name
+    try:
+        task = get_task(name)
+    except UserError:
+        hint = suggest(name, [*task_names(Role.TARGET), "all"])
+        raise ValueError(f"unknown target task {name!r}{hint}") from None
+    if task.role is not Role.TARGET:
+        raise ValueError(f"{name!r} is an intermediate task, not a target task")
+    return name
+
+
+class PrimaryContrast(Strict):
+    """The one contrast the report tests on its own (no multiplicity adjustment)."""
+
+    intermediate_task: Annotated[str, AfterValidator(_check_intermediate)]
+    target_task: Annotated[str, AfterValidator(_check_primary_target)] = "all"
+
+    @model_validator(mode="after")
+    def _not_the_baseline(self) -> PrimaryContrast:
+        if self.intermediate_task == "none":
+            raise ValueError("intermediate_task: `none` is the baseline, not a contrast")
+        return self
+
+
+class Analysis(Strict):
+    """How the report analyses the sweep; never part of a trial key (results don't change)."""
+
+    primary: PrimaryContrast | None = None
+
+
 class SweepSpec(Strict):
     name: Annotated[str, AfterValidator(_check_name)]
     storage: Annotated[str, AfterValidator(_check_storage)]
@@ -217,6 +249,25 @@ class SweepSpec(Strict):
     resources: dict[str, ResourceConfig] = {}
     scheduling: Scheduling = Scheduling()
     cost: CostModel = CostModel()
+    analysis: Analysis | None = None
+
+    @model_validator(mode="after")
+    def _primary_in_sweep(self) -> SweepSpec:
+        primary = self.analysis.primary if self.analysis else None
+        if primary is None:
+            return self
+        if primary.intermediate_task not in self.intermediate_tasks:
+            raise ValueError(
+                f"analysis.primary.intermediate_task: {primary.intermediate_task!r} is not "
+                "among the sweep's intermediate_tasks"
+                + suggest(primary.intermediate_task, self.intermediate_tasks)
+            )
+        if primary.target_task != "all" and primary.target_task not in self.target_tasks:
+            raise ValueError(
+                f"analysis.primary.target_task: {primary.target_task!r} is not among the "
+                "sweep's target_tasks" + suggest(primary.target_task, [*self.target_tasks, "all"])
+            )
+        return self
 
 
 # ----------------------------------------------------------------------------- loading

@@ -15,11 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow.fs as pafs
 
 from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.blocks import Block, build_blocks, wanted_rows
-from evaluation.analysis.scaling import ALL, METHOD, MULTIPLICITY, Scaling, scaling
+from evaluation.analysis.scaling import (
+    ALL,
+    METHOD,
+    MULTIPLICITY,
+    POOLED_SCALE,
+    Scaling,
+    scaling,
+)
 from evaluation.analysis.stats import (
     BASELINE,
     CellStats,
@@ -29,6 +37,7 @@ from evaluation.analysis.stats import (
     compute,
     effect,
     language_draws,
+    noise_correction,
 )
 from evaluation.analysis.summary import summary_dict
 from evaluation.tasks import get_task
@@ -36,7 +45,7 @@ from storage.errors import UserError
 from storage.files import Storage, resolve_storage
 from storage.results import Reading, ResultsStore
 
-DEFINITIONS_VERSION = 2
+DEFINITIONS_VERSION = 3
 DEFINITIONS = (
     "Headline metric per task: accuracy (XNLI, XCOPA, PAWS-X, Tatoeba), F1 (UD-POS, PAN-X, "
     "BUCC, XQuAD, MLQA, TyDiQA — EM reported beside it), map@20 (Mewsli-X, LAReQA), on the "
@@ -44,34 +53,57 @@ DEFINITIONS = (
     "Per (model, intermediate task, target task, seed), over the task's languages (English "
     "included): mean, std (sample, ddof = 1), cv = std / mean, min, max, worst language, and "
     "transfer gap = English − mean of the other languages (only where English is scored).",
+    "The estimand (dispersion): per (model, intermediate task, target task, seed), the std "
+    "(ddof = 1) of the scores over the task's non-English languages (disp, the primary "
+    "estimand; the task's languages when it has no English) and over all its languages "
+    "(std, secondary), each raw and corrected for test-set sampling noise: corrected "
+    "variance = raw variance − mean over the same languages of the per-language sampling "
+    "variance, floored at 0. The sampling variance is binomial for accuracy (XNLI, XCOPA, "
+    "PAWS-X, Tatoeba): 100² p (1 − p) / n, n the row's n_examples. For F1 and map@20 (UD-POS, "
+    "PAN-X, BUCC, the QA tasks, Mewsli-X, LAReQA) no correction is applied (no closed form; "
+    "their disp is the raw non-English std). summary.json states the correction per target "
+    "task (noise_correction).",
     f"Over seeds (cell table): each statistic is the mean of its per-seed values, with a 95 % "
     f"bias-corrected percentile bootstrap interval ({bs.N_RESAMPLES} resamples of seeds, "
     f"then languages; fixed seed {bs.BASE_SEED}). With one seed the interval collapses to "
     f"the point estimate. These intervals describe cells; the answer does not use them.",
-    "STILTs effect of intermediate task T for a model: delta_mean = mean(T) − mean(none), "
-    "delta_std = std(T) − std(none), paired by seed. Negative delta_std: T made the model "
-    "more even across languages; positive: less even.",
+    "STILTs effect of intermediate task T for a model: delta_disp = disp(T) − disp(none) "
+    "(the primary effect), delta_mean = mean(T) − mean(none), delta_std = std(T) − "
+    "std(none), paired by seed. Negative delta_disp: T made the model more even across "
+    "languages; positive: less even. Per-language deltas (T − none, mean over the shared "
+    "seeds, 95 % t interval over seeds, none with one seed) are in summary.json.",
     "Per model (the unit of the size question), per (T, target task), headline metric: the "
-    "effect is the mean of the per-seed delta_std over seeds; its standard error is "
-    "sqrt(s² / n_seeds), s² the within-model seed variance of delta_std pooled over the "
+    "effect is the mean of the per-seed delta_disp over seeds; its standard error is "
+    "sqrt(s² / n_seeds), s² the within-model seed variance of delta_disp pooled over the "
     "contrast's models (df = Σ (n_seeds − 1)), so a one-seed model carries the pooled seed "
     "noise; its 95 % interval is a t interval with the pooled df.",
     f"Scaling ({METHOD}): weighted least squares of the per-model effects on log10"
     "(parameters) with weights 1 / (SE² + tau²), tau² the between-model variance (DerSimonian–"
     "Laird for meta-regression); the slope's variance is scaled by the Knapp–Hartung factor "
     "(weighted residual variance, floored at 1) and tested with t on k − 2 df (k models). "
-    "Fitted with statsmodels WLS; t and F distributions from scipy.stats. The same fit is "
-    "reported for delta_mean. Needs three sizes and some model with two seeds.",
+    "Fitted with statsmodels WLS; t, F and chi² distributions from scipy.stats. The same "
+    "fit is reported for delta_mean. Needs three sizes and some model with two seeds.",
+    f"Target tasks together (target task `all`, per T): each target's per-seed delta_disp "
+    f"is put on one scale, {POOLED_SCALE} (100 × delta_disp / mean disp of `none` for that "
+    "target over models and seeds), then averaged over the targets within each (model, "
+    "seed) — the targets share that phase-2 run — before the per-model mean and its pooled "
+    "seed SE, so the phase-2 run is the unit and correlated targets are not counted twice. "
+    "Heterogeneity: Cochran's Q of the per-target slopes on that scale (weights 1 / SE², "
+    "chi² with J − 1 df; approximate, it ignores the targets' correlation) and I². A claim "
+    "for all target tasks is made only when Q's p ≥ 0.05; otherwise the answer names the "
+    "targets that drive the pooled trend (same sign, own unadjusted p < 0.05, else the "
+    "largest slope of that sign).",
     "Lack of fit: Q_E / (k − 2) (fixed-effect weighted residual sum of squares) against "
     "F(k − 2, pooled seed df); a size departs when the fitted trend lies outside its own t "
     "interval at level 1 − 0.05 / k (Bonferroni over sizes). Non-monotonic is said only when "
     "the Holm-adjusted lack-of-fit p < 0.05 and some size departs.",
-    f"Multiplicity: the delta_std slope tests of all (T, target task) contrasts are one family, "
-    f"corrected by {MULTIPLICITY.capitalize()} (family-wise error 0.05); the lack-of-fit tests "
-    "likewise. The headline is the contrast with the smallest adjusted p; a trend is claimed "
-    "only when it is < 0.05. Minimum detectable slope: (t(1 − 0.05 / (2m)) + t(0.8)) × SE, "
-    "80 % power at Holm's first-step level with m tests. Target tasks are not pooled (their "
-    "metrics differ); the answer names the target tasks whose trends agree.",
+    f"Multiplicity: the delta_disp slope tests of all (T, target task) contrasts, the pooled "
+    f"(T, all) ones included, are one family, corrected by {MULTIPLICITY.capitalize()} "
+    "(family-wise error 0.05); the lack-of-fit tests likewise. A primary contrast declared "
+    "in the spec (analysis.primary) is tested on its own at 0.05 (no adjustment), outside "
+    "that family, and reported first. The headline is the contrast with the smallest "
+    "adjusted p; a trend is claimed only when it is < 0.05. Minimum detectable slope: "
+    "(t(1 − 0.05 / (2m)) + t(0.8)) × SE, 80 % power at Holm's first-step level with m tests.",
 )
 
 __all__ = [
@@ -99,6 +131,9 @@ class Analysis:
     conflicts: list[dict[str, object]]
     notes: list[str]
     effects_reason: str | None  # why effects are unavailable (None: available)
+    baseline_disp: dict[str, float]  # per target task: mean `none` disp (pooled scale)
+    noise_correction: dict[str, str]  # per target task: how its disp is corrected
+    primary: tuple[str, str] | None = None  # the spec's primary contrast
 
     def summary(self) -> dict[str, object]:
         return summary_dict(self, DEFINITIONS_VERSION)
@@ -154,11 +189,27 @@ def read_store(fs: pafs.FileSystem | None, results_path: str | Path, sweep: str)
     return reading
 
 
-def analyze(fs: pafs.FileSystem | None, results_path: str | Path, sweep: str) -> Analysis:
+def _baseline_disp(computed: list[Computed]) -> dict[str, float]:
+    """Per target task: the mean primary disp of `none` (headline metric), models and seeds."""
+    values: dict[str, list[float]] = {}
+    for c in computed:
+        b = c.block
+        if b.intermediate_task == BASELINE and _is_headline(b):
+            values.setdefault(b.target_task, []).extend(c.dispersion["disp"].tolist())
+    return {t: float(np.nanmean(v)) for t, v in values.items() if np.isfinite(v).any()}
+
+
+def analyze(
+    fs: pafs.FileSystem | None,
+    results_path: str | Path,
+    sweep: str,
+    primary: tuple[str, str] | None = None,
+) -> Analysis:
     """Every statistic of issue 8 for `sweep`, from the results store at `results_path`.
 
     `fs` is a `pyarrow.fs` filesystem (the orchestrator's resolved storage), or None for a
-    local directory. Raises `UserError` when the store holds no rows for the sweep.
+    local directory. `primary` is the spec's primary contrast (intermediate task, target
+    task or `all`). Raises `UserError` when the store holds no rows for the sweep.
     """
     reading = read_store(fs, results_path, sweep)
     rows = reading.rows.to_pandas(strings_to_categorical=True)
@@ -170,14 +221,25 @@ def analyze(fs: pafs.FileSystem | None, results_path: str | Path, sweep: str) ->
             computed += compute(blocks, language_draws(blocks[0]))
     effects = _effects(computed, found.missing)
     headline = [e for e in effects if _is_headline(e.block)]
+    baseline = _baseline_disp(computed)
+    notes = found.notes + reading.file_problems()
+    fits = scaling(headline, baseline, primary)
+    if primary is not None and not any(f.primary for f in fits):
+        notes.append(
+            f"the spec's primary contrast ({primary[0]} on {primary[1]}) has no scaling fit "
+            "in this store; the answer falls back to the Holm-adjusted headline"
+        )
     return Analysis(
         sweep=sweep,
         cells=[cell_stats(c) for c in computed],
         effects=effects,
-        scaling=scaling(headline),
+        scaling=fits,
         languages=found.languages,
         missing=found.missing,
         conflicts=[c.as_dict() for c in reading.conflicts],
-        notes=found.notes + reading.file_problems(),
+        notes=notes,
         effects_reason=_effects_reason(found.blocks, effects),
+        baseline_disp=baseline,
+        noise_correction={t: noise_correction(get_task(t).headline) for t in found.languages},
+        primary=primary,
     )

@@ -33,6 +33,7 @@ class Block:
     languages: tuple[str, ...]
     seeds: tuple[int, ...]
     scores: Array  # (n_seeds, n_languages)
+    n_examples: Array | None = None  # (n_seeds, n_languages), the store's per-row counts
 
 
 @dataclass
@@ -87,14 +88,17 @@ def _languages(target: str, scored: pd.DataFrame, out: Blocks) -> tuple[str, ...
     return tuple(lang for lang in spec.languages if lang in present)
 
 
-def _wide(scored: pd.DataFrame, languages: tuple[str, ...]) -> pd.DataFrame:
+def _wide(scored: pd.DataFrame, languages: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The values and the n_examples, (model, intermediate task, seed) × language."""
     frame = scored.assign(
         model=scored["model"].astype(str),
         intermediate_task=scored["intermediate_task"].astype(str),
         language=scored["language"].astype(str),
     )
-    wide = frame.set_index(["model", "intermediate_task", "seed", "language"])["value"]
-    return wide.unstack("language").reindex(columns=list(languages))
+    both = frame.set_index(["model", "intermediate_task", "seed", "language"])
+    wide = both[["value", "n_examples"]].unstack("language")
+    values = wide["value"].reindex(columns=list(languages))
+    return values, wide["n_examples"].reindex(columns=list(languages))
 
 
 def _absent(wide: pd.DataFrame, grid: list[tuple[str, str, int]], where: dict[str, object]):
@@ -112,9 +116,16 @@ def _partial(wide: pd.DataFrame, where: dict[str, object]):
         yield {"model": model, "intermediate_task": task, "seed": int(seed), **where}, lost, reason
 
 
-def _metric_blocks(wide: pd.DataFrame, params: dict[str, int], target: str, metric: str):
-    complete = wide[wide.notna().all(axis=1)]
-    for (model, task), frame in complete.groupby(level=[0, 1], sort=True):
+def _metric_blocks(
+    wides: tuple[pd.DataFrame, pd.DataFrame], params: dict[str, int], target: str, metric: str
+):
+    wide, counts = wides
+    keep = wide.notna().all(axis=1).to_numpy()
+    complete = wide[keep]
+    n_all = counts.to_numpy(dtype=np.float64)[keep]
+    groups = complete.groupby(level=[0, 1], sort=True)
+    for (model, task), frame in groups:
+        n = n_all[groups.indices[(model, task)]]
         yield Block(
             model=str(model),
             model_params=params[str(model)],
@@ -124,6 +135,7 @@ def _metric_blocks(wide: pd.DataFrame, params: dict[str, int], target: str, metr
             languages=tuple(map(str, frame.columns)),
             seeds=tuple(int(s) for s in frame.index.get_level_values(2)),
             scores=frame.to_numpy(dtype=np.float64),
+            n_examples=n,
         )
 
 
@@ -139,12 +151,12 @@ def _target(rows: pd.DataFrame, target: str, ctx: tuple, out: Blocks) -> None:
     for metric in reported_metrics(target):
         scored = mine[mine["metric"] == metric]
         where: dict[str, object] = {"target_task": target, "metric": metric}
-        wide = _wide(scored, languages)
+        wide, counts = _wide(scored, languages)
         for entry in _absent(wide, grid, where):
             out.missing.append({**entry, "reason": "no scores"})
         for entry, lost, reason in _partial(wide, where):
             out.missing.append({**entry, "languages": lost, "reason": reason})
-        out.blocks.extend(_metric_blocks(wide, params, target, metric))
+        out.blocks.extend(_metric_blocks((wide, counts), params, target, metric))
 
 
 def _params(rows: pd.DataFrame, out: Blocks) -> dict[str, int]:

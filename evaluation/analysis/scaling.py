@@ -3,7 +3,8 @@
 For each (intermediate task T, target task), on the headline metric (issue 15, item 2):
 
 - **per model**: the effect is the mean over seeds of the per-seed paired difference from
-  `none` (delta_std; delta_mean alike). Its standard error comes from the within-model
+  `none` of the primary dispersion (delta_disp: non-English languages, noise-corrected,
+  see `stats.dispersions`; delta_mean alike). Its standard error comes from the within-model
   seed variance *pooled over the contrast's models* (df = sum of n_seeds − 1), so a model
   scored with one seed still carries the noise its seeds would have; its 95 % interval is
   a t interval with the pooled degrees of freedom.
@@ -20,6 +21,18 @@ For each (intermediate task T, target task), on the headline metric (issue 15, i
   adjusted (family-wise error); so are the lack-of-fit p-values. The minimum detectable
   slope is the slope the test would detect with 80 % power at Holm's first-step level
   (α / m), (t_{df, 1 − α/(2m)} + t_{df, 0.8}) × its standard error.
+
+- **target tasks together** (item 3), per T, a contrast with target task `all`: each
+  target's per-seed delta_disp is put on a common scale, *percent of that target's baseline
+  dispersion* (100 × delta_disp / the mean `none` disp of the target over models and
+  seeds), and averaged over the targets *within each (model, seed)* — one phase-2 run —
+  before the per-model mean and pooled seed SE, so the unit of resampling is the phase-2
+  run and targets sharing it are not counted as independent. Heterogeneity across targets:
+  Cochran's Q of the per-target slopes on that scale (weights 1 / SE², chi² with J − 1 df,
+  approximate: it ignores the correlation between targets) and I². The pooled contrasts
+  join the Holm family.
+- **primary contrast** (item 4): a contrast the spec declares is tested on its own at
+  α = 0.05 (no adjustment) and left out of the Holm family of the others.
 
 At least two sizes give a slope; inference needs three (k − 2 ≥ 1) and a seed variance
 (some model with two seeds or more), otherwise the fit is `collapsed`: a point slope only.
@@ -39,6 +52,7 @@ from evaluation.analysis.bootstrap import Array
 from evaluation.analysis.stats import Effect
 
 ALL = "all"
+POOLED_SCALE = "percent of the target's baseline (`none`) dispersion"
 ALPHA = 0.05
 POWER = 0.8
 METHOD = (
@@ -47,7 +61,7 @@ METHOD = (
     "within-model seed variance)"
 )
 MULTIPLICITY = "holm"
-STATS = ("std", "mean")
+STATS = ("disp", "mean")
 KH_FLOOR = 1.0  # the modified Knapp–Hartung factor is never below this
 
 
@@ -57,7 +71,7 @@ class Unit:
 
     model: str
     params: int
-    per_seed: dict[str, Array]  # "std"/"mean" → (n_seeds,)
+    per_seed: dict[str, Array]  # "disp"/"mean" → (n_seeds,)
 
 
 @dataclass(frozen=True)
@@ -91,17 +105,39 @@ class Fit:
 
 
 @dataclass(frozen=True)
+class TargetSlope:
+    target_task: str
+    slope: float  # on the pooled scale (% of baseline dispersion per decade)
+    se: float | None
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class Heterogeneity:
+    """Cochran's Q across the target tasks' slopes, on the pooled scale."""
+
+    q: float | None
+    df: int
+    p_value: float | None
+    i2: float | None
+    per_target: tuple[TargetSlope, ...]
+
+
+@dataclass(frozen=True)
 class Scaling:
     intermediate_task: str
     target_task: str
     metric: str
     model_params: tuple[int, ...]  # distinct sizes used
-    fits: dict[str, Fit]  # "std"/"mean"
+    fits: dict[str, Fit]  # "disp"/"mean"
     p_adjusted: float | None = None  # Holm over every contrast's delta_std slope
     lack_of_fit_p_adjusted: float | None = None  # Holm over every contrast
     family_size: int = 0
-    mds: float | None = None  # minimum detectable delta_std slope (80 % power, α / m)
+    mds: float | None = None  # minimum detectable delta_disp slope (80 % power, α / m)
     n_target_tasks: int = 1
+    scale: str = "points"  # "points", or POOLED_SCALE for the pooled (`all`) contrasts
+    heterogeneity: Heterogeneity | None = None  # pooled contrasts only
+    primary: bool = False  # declared in the spec: tested alone, outside the Holm family
 
     @property
     def slope(self) -> dict[str, float]:
@@ -109,7 +145,7 @@ class Scaling:
 
     @property
     def collapsed(self) -> bool:
-        return self.fits["std"].p_value is None
+        return self.fits["disp"].p_value is None
 
     @property
     def departs(self) -> tuple[str, ...]:
@@ -117,7 +153,7 @@ class Scaling:
         p = self.lack_of_fit_p_adjusted
         if p is None or p >= ALPHA:
             return ()
-        return tuple(s.model for s in self.fits["std"].sizes if s.departs)
+        return tuple(s.model for s in self.fits["disp"].sizes if s.departs)
 
 
 def _pooled_variance(units: list[Unit], stat: str) -> tuple[float | None, int]:
@@ -196,7 +232,7 @@ def _sizes(
             ci = (float(y[i]) - half, float(y[i]) + half)
             wide = float(st.t.ppf(1 - ALPHA / (2 * k), seed_df)) * s
             departs = k >= 3 and abs(float(y[i]) - float(fitted[i])) > wide
-        n = int(u.per_seed["std"].size)
+        n = int(u.per_seed["disp"].size)
         out.append(SizePoint(u.model, u.params, n, float(y[i]), s, ci, float(fitted[i]), departs))
     return tuple(out)
 
@@ -223,20 +259,28 @@ def minimum_detectable_slope(se: float, df: int, family_size: int) -> float:
 
 
 def adjust(fits: list[Scaling]) -> list[Scaling]:
-    """Holm over the family of delta_std slope tests (and of lack-of-fit tests); MDS."""
-    tested = [i for i, f in enumerate(fits) if f.fits["std"].p_value is not None]
-    slopes = holm([fits[i].fits["std"].p_value or 1.0 for i in tested])
-    tested_lof = [i for i in tested if fits[i].fits["std"].lack_of_fit_p is not None]
-    lofs = holm([fits[i].fits["std"].lack_of_fit_p or 1.0 for i in tested_lof])
-    lof_of = dict(zip(tested_lof, lofs, strict=True))
+    """Holm over the family of delta_disp slope tests (and of lack-of-fit tests); MDS.
+
+    A primary contrast (declared in the spec) is tested alone: its p is its own and it is
+    not counted in the family of the others.
+    """
     out = list(fits)
-    m = len(tested)
-    for i, p in zip(tested, slopes, strict=True):
-        fit = fits[i].fits["std"]
-        mds = minimum_detectable_slope(fit.se, fit.df, m) if fit.se is not None else None
-        out[i] = replace(
-            fits[i], p_adjusted=p, lack_of_fit_p_adjusted=lof_of.get(i), family_size=m, mds=mds
-        )
+    tested = [i for i, f in enumerate(fits) if f.fits["disp"].p_value is not None]
+    for group in (
+        [i for i in tested if fits[i].primary],
+        [i for i in tested if not fits[i].primary],
+    ):
+        slopes = holm([fits[i].fits["disp"].p_value or 1.0 for i in group])
+        tested_lof = [i for i in group if fits[i].fits["disp"].lack_of_fit_p is not None]
+        lofs = holm([fits[i].fits["disp"].lack_of_fit_p or 1.0 for i in tested_lof])
+        lof_of = dict(zip(tested_lof, lofs, strict=True))
+        m = len(group)
+        for i, p in zip(group, slopes, strict=True):
+            fit = fits[i].fits["disp"]
+            mds = minimum_detectable_slope(fit.se, fit.df, m) if fit.se is not None else None
+            out[i] = replace(
+                fits[i], p_adjusted=p, lack_of_fit_p_adjusted=lof_of.get(i), family_size=m, mds=mds
+            )
     return out
 
 
@@ -247,8 +291,83 @@ def units_of(effects: list[Effect]) -> list[Unit]:
     ]
 
 
-def scaling(effects: list[Effect]) -> list[Scaling]:
-    """Per (intermediate task, target task) model-level fits from headline effects, adjusted."""
+def _pooled_units(groups: dict[str, list[Effect]], baseline: dict[str, float]) -> list[Unit]:
+    """Per model, per seed: the mean over targets of 100 × delta_disp / baseline (the
+    targets' phase-2 run is one), on the seeds every target shares; models lacking a target
+    are left out. delta_mean is averaged in points (descriptive: the metrics differ)."""
+    by_model: dict[str, dict[str, Effect]] = {}
+    for target, effects in groups.items():
+        for e in effects:
+            by_model.setdefault(e.block.model, {})[target] = e
+    units = []
+    for model, mine in by_model.items():
+        if set(mine) != set(groups):
+            continue
+        seeds = sorted(set.intersection(*(set(e.seeds) for e in mine.values())))
+        if not seeds:
+            continue
+        disp, mean = [], []
+        for target, e in sorted(mine.items()):
+            index = [e.seeds.index(s) for s in seeds]
+            disp.append(100.0 * e.per_seed["disp"][index] / baseline[target])
+            mean.append(e.per_seed["mean"][index])
+        params = next(iter(mine.values())).block.model_params
+        units.append(Unit(model, params, {"disp": np.mean(disp, 0), "mean": np.mean(mean, 0)}))
+    return units
+
+
+def heterogeneity(fits: list[Scaling], baseline: dict[str, float]) -> Heterogeneity:
+    """Cochran's Q and I² of the per-target delta_disp slopes on the pooled scale."""
+    per_target = []
+    for f in fits:
+        d, scale = f.fits["disp"], 100.0 / baseline[f.target_task]
+        se = None if d.se is None else d.se * scale
+        per_target.append(TargetSlope(f.target_task, d.slope * scale, se, d.p_value))
+    df = len(per_target) - 1
+    if df < 1 or any(t.se is None or t.se <= 0 for t in per_target):
+        return Heterogeneity(None, df, None, None, tuple(per_target))
+    w = np.array([1.0 / t.se**2 for t in per_target if t.se is not None])
+    b = np.array([t.slope for t in per_target])
+    q = float((w * (b - (w * b).sum() / w.sum()) ** 2).sum())
+    i2 = max(0.0, (q - df) / q) if q > 0 else 0.0
+    return Heterogeneity(q, df, float(st.chi2.sf(q, df)), i2, tuple(per_target))
+
+
+def _pooled(
+    by_pair: dict[tuple[str, str, str], list[Effect]],
+    per_target: list[Scaling],
+    baseline: dict[str, float],
+) -> list[Scaling]:
+    out = []
+    for task in sorted({f.intermediate_task for f in per_target}):
+        mine = [f for f in per_target if f.intermediate_task == task]
+        mine = [f for f in mine if baseline.get(f.target_task, 0.0) > 0]
+        if len(mine) < 2:
+            continue
+        groups = {f.target_task: by_pair[(task, f.target_task, f.metric)] for f in mine}
+        units = _pooled_units(groups, baseline)
+        if len({u.params for u in units}) < 2:
+            continue
+        fit = fit_contrast(task, ALL, "relative", units)
+        out.append(
+            replace(
+                fit,
+                n_target_tasks=len(mine),
+                scale=POOLED_SCALE,
+                heterogeneity=heterogeneity(mine, baseline),
+            )
+        )
+    return out
+
+
+def scaling(
+    effects: list[Effect],
+    baseline: dict[str, float] | None = None,
+    primary: tuple[str, str] | None = None,
+) -> list[Scaling]:
+    """Per (intermediate task, target task) model-level fits from headline effects, the
+    pooled (`all`) contrasts where `baseline` (per target: the mean `none` disp) is given,
+    the `primary` contrast (intermediate task, target task or `all`) marked; adjusted."""
     by_pair: dict[tuple[str, str, str], list[Effect]] = {}
     for e in effects:
         b = e.block
@@ -258,4 +377,10 @@ def scaling(effects: list[Effect]) -> list[Scaling]:
         for (task, target, metric), group in sorted(by_pair.items())
         if len({e.block.model_params for e in group}) >= 2
     ]
+    fits += _pooled(by_pair, fits, baseline or {})
+    if primary is not None:
+        fits = [
+            replace(f, primary=True) if (f.intermediate_task, f.target_task) == primary else f
+            for f in fits
+        ]
     return adjust(fits)

@@ -6,6 +6,13 @@ worst language, and transfer gap = English − mean of the other languages. Over
 each statistic is the mean of its per-seed values with a 95 % bootstrap interval
 (seeds, then languages). `delta_mean` / `delta_std` = statistic(T) − statistic(`none`),
 paired by seed, with intervals from the same resamples applied to both sides.
+
+The dispersion estimand (issue 15, item 1, `dispersions`): per seed, the std over the
+task's **non-English** languages (`disp`, primary) and over all its languages (`std`,
+secondary), each raw and corrected for test-set sampling noise: the corrected variance is
+the raw variance minus the mean per-language sampling variance, floored at 0. The sampling
+variance has a closed form for accuracy only (binomial, 100² p (1 − p) / n with the row's
+`n_examples`); other metrics (F1, map@20) are left uncorrected, and say so.
 """
 
 from __future__ import annotations
@@ -13,18 +20,65 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as st
 
 from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.blocks import Block
 from evaluation.analysis.bootstrap import Array
 
 BASELINE = "none"
+ENGLISH = "en"
+BINOMIAL_METRICS = ("accuracy",)  # metrics with a closed-form (binomial) sampling variance
+# Per-seed dispersions: name → (over non-English languages only, noise-corrected).
+DISPERSIONS = {
+    "disp": (True, True),  # the primary estimand
+    "disp_raw": (True, False),
+    "std_corrected": (False, True),
+    "std": (False, False),  # the English-inclusive raw std of the cell table
+}
+EFFECT_STATS = ("mean", *DISPERSIONS)
+
+
+def noise_correction(metric: str) -> str:
+    """How a metric's dispersion is corrected for test-set sampling noise (stated in the report)."""
+    if metric in BINOMIAL_METRICS:
+        return "binomial: mean over languages of 100² p (1 − p) / n_examples subtracted"
+    return "none: no closed-form sampling variance for this metric; not corrected"
+
+
+def sampling_variance(block: Block) -> Array | None:
+    """(n_seeds, n_languages) binomial sampling variance in points², or None (no closed form,
+    or a row without a positive `n_examples`)."""
+    n = block.n_examples
+    if block.metric not in BINOMIAL_METRICS or n is None or not np.all(n > 0):
+        return None
+    p = np.clip(block.scores / 100.0, 0.0, 1.0)
+    return 1e4 * p * (1.0 - p) / n
+
+
+def dispersions(block: Block) -> dict[str, Array]:
+    """Every per-seed dispersion of `DISPERSIONS`, shape (n_seeds,) each (nan: < 2 languages)."""
+    every = np.arange(len(block.languages))
+    others = np.array([i for i, lang in enumerate(block.languages) if lang != ENGLISH], dtype=int)
+    noise = sampling_variance(block)
+    out = {}
+    for name, (non_english, corrected) in DISPERSIONS.items():
+        cols = others if non_english else every
+        if cols.size < 2:
+            out[name] = np.full(block.scores.shape[0], np.nan)
+            continue
+        var = block.scores[:, cols].var(axis=1, ddof=1)
+        if corrected and noise is not None:
+            var = np.maximum(var - noise[:, cols].mean(axis=1), 0.0)
+        out[name] = np.sqrt(var)
+    return out
 
 
 @dataclass(frozen=True)
 class CellStats:
     block: Block
     values: dict[str, float | None]  # bs.STATS; transfer_gap None without English
+    dispersion: dict[str, float]  # DISPERSIONS, mean over seeds
     worst_language: str
     ci95: dict[str, tuple[float, float]]
 
@@ -38,8 +92,14 @@ class Effect:
     delta_mean: float
     delta_std: float
     replicates: dict[str, Array]  # "mean"/"std" → (B,) or (1,) when collapsed
-    per_seed: dict[str, Array]  # "mean"/"std" → (n_shared_seeds,)
+    per_seed: dict[str, Array]  # EFFECT_STATS → (n_shared_seeds,)
     gains: Array  # per-language seed-mean gain, (n_languages,)
+    gains_ci95: Array | None  # (n_languages, 2) t interval over seeds; None with one seed
+
+    @property
+    def delta_disp(self) -> float:
+        """The primary effect: non-English, noise-corrected dispersion, T − `none`."""
+        return float(self.per_seed["disp"].mean())
 
 
 @dataclass(frozen=True)
@@ -49,6 +109,7 @@ class Computed:
     block: Block
     point: dict[str, Array]  # statistic → (n_seeds,)
     replicates: dict[str, Array]  # statistic → (B, n_seeds), the target task's draws
+    dispersion: dict[str, Array]  # DISPERSIONS → (n_seeds,), at the point
 
     def rows(self, seeds: tuple[int, ...], stats: tuple[str, ...]) -> dict[str, Array]:
         """Replicates of `seeds` only; the point (shape (1, 1)) when there is one seed."""
@@ -103,6 +164,7 @@ def _compute(block: Block, lang_draws: Array, sums: Array) -> Computed:
         block=block,
         point={k: v[0] for k, v in point.items()},
         replicates=bs.per_seed(block.scores, lang_draws, english, sums=sums),
+        dispersion=dispersions(block),
     )
 
 
@@ -119,7 +181,8 @@ def cell_stats(c: Computed) -> CellStats:
     values.setdefault("transfer_gap", None)
     worst = b.languages[int(np.argmin(b.scores.mean(axis=0)))]
     ci = {k: bs.interval(v, values[k]) for k, v in reps.items()}
-    return CellStats(block=b, values=values, worst_language=worst, ci95=ci)
+    disp = {k: float(v.mean()) for k, v in c.dispersion.items()}
+    return CellStats(block=b, values=values, dispersion=disp, worst_language=worst, ci95=ci)
 
 
 def effect(treated: Computed, base: Computed) -> Effect | None:
@@ -135,6 +198,8 @@ def effect(treated: Computed, base: Computed) -> Effect | None:
     ti = [t.seeds.index(s) for s in seeds]
     bi = [b.seeds.index(s) for s in seeds]
     per_seed = {k: treated.point[k][ti] - base.point[k][bi] for k in both}
+    per_seed |= {k: treated.dispersion[k][ti] - base.dispersion[k][bi] for k in DISPERSIONS}
+    gains = t.scores[ti] - b.scores[bi]
     return Effect(
         block=t,
         seeds=seeds,
@@ -142,5 +207,16 @@ def effect(treated: Computed, base: Computed) -> Effect | None:
         delta_std=float(per_seed["std"].mean()),
         replicates=reps,
         per_seed=per_seed,
-        gains=(t.scores[ti] - b.scores[bi]).mean(axis=0),
+        gains=gains.mean(axis=0),
+        gains_ci95=_t_intervals(gains),
     )
+
+
+def _t_intervals(diffs: Array) -> Array | None:
+    """Per column of (n_seeds, n): the 95 % t interval of the mean over seeds (df n − 1)."""
+    n = diffs.shape[0]
+    if n < 2:
+        return None
+    half = float(st.t.ppf(0.975, n - 1)) * diffs.std(axis=0, ddof=1) / np.sqrt(n)
+    mean = diffs.mean(axis=0)
+    return np.column_stack([mean - half, mean + half])

@@ -7,8 +7,15 @@ from typing import TYPE_CHECKING
 
 from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.blocks import Block
-from evaluation.analysis.scaling import ALPHA, METHOD, MULTIPLICITY, Scaling, SizePoint
-from evaluation.analysis.stats import BASELINE, CellStats, Effect
+from evaluation.analysis.scaling import (
+    ALPHA,
+    METHOD,
+    MULTIPLICITY,
+    Heterogeneity,
+    Scaling,
+    SizePoint,
+)
+from evaluation.analysis.stats import BASELINE, DISPERSIONS, CellStats, Effect
 from evaluation.tasks import get_task
 
 if TYPE_CHECKING:
@@ -53,6 +60,10 @@ def _cell(cell: CellStats, found: Effect | None) -> dict[str, object]:
     out["transfer_gap"] = _num(cell.values["transfer_gap"])
     out["delta_mean"] = _num(found.delta_mean) if found else None
     out["delta_std"] = _num(found.delta_std) if found else None
+    for k in DISPERSIONS:
+        if k != "std":
+            out[k] = _num(cell.dispersion[k])
+            out[f"delta_{k}"] = _num(float(found.per_seed[k].mean())) if found else None
     ci = {k: _pair(cell.ci95[k]) for k in bs.STATS if cell.values.get(k) is not None}
     if found:
         points = {"mean": found.delta_mean, "std": found.delta_std}
@@ -74,16 +85,39 @@ def _size(point: SizePoint) -> dict[str, object]:
     }
 
 
+def _heterogeneity(h: Heterogeneity | None) -> dict[str, object] | None:
+    if h is None:
+        return None
+    return {
+        "statistic": "Cochran's Q of the per-target delta_disp slopes (chi², J - 1 df), I²",
+        "q": _num(h.q),
+        "df": h.df,
+        "p_value": _num(h.p_value),
+        "i2": _num(h.i2),
+        "per_target": [
+            {
+                "target_task": t.target_task,
+                "slope": _num(t.slope),
+                "se": _num(t.se),
+                "p_value": _num(t.p_value),
+            }
+            for t in h.per_target
+        ],
+    }
+
+
 def scaling_dict(fit: Scaling) -> dict[str, object]:
     """One contrast's model-level fit, as summary.json carries it (the answer reads this)."""
-    std, mean = fit.fits["std"], fit.fits["mean"]
+    std, mean = fit.fits["disp"], fit.fits["mean"]
     return {
         "intermediate_task": fit.intermediate_task,
         "target_task": fit.target_task,
         "metric": fit.metric,
-        "slope_delta_std": _num(std.slope),
-        "se_delta_std": _num(std.se),
-        "ci95_delta_std": _pair(std.ci95) if std.ci95 else None,
+        "scale": fit.scale,
+        "primary": fit.primary,
+        "slope_delta_disp": _num(std.slope),
+        "se_delta_disp": _num(std.se),
+        "ci95_delta_disp": _pair(std.ci95) if std.ci95 else None,
         "p_value": _num(std.p_value),
         "p_adjusted": _num(fit.p_adjusted),
         "df": std.df,
@@ -93,9 +127,9 @@ def scaling_dict(fit: Scaling) -> dict[str, object]:
         "lack_of_fit_p": _num(std.lack_of_fit_p),
         "lack_of_fit_p_adjusted": _num(fit.lack_of_fit_p_adjusted),
         "departs": list(fit.departs),
-        "mds_delta_std": _num(fit.mds),
+        "mds_delta_disp": _num(fit.mds),
         "family_size": fit.family_size,
-        "intercept_delta_std": _num(std.intercept),
+        "intercept_delta_disp": _num(std.intercept),
         "log10_params_center": _num(std.x_center),
         "per_model": [_size(p) for p in std.sizes],
         "slope_delta_mean": _num(mean.slope),
@@ -105,6 +139,7 @@ def scaling_dict(fit: Scaling) -> dict[str, object]:
         "n_model_sizes": len(fit.model_params),
         "model_params": list(fit.model_params),
         "n_target_tasks": fit.n_target_tasks,
+        "heterogeneity": _heterogeneity(fit.heterogeneity),
         "ci_collapsed": fit.collapsed,
     }
 
@@ -127,18 +162,68 @@ def _key(b: Block) -> tuple[str, str, str, str]:
     return (b.model, b.intermediate_task, b.target_task, b.metric)
 
 
+def _language_deltas(analysis: Analysis) -> list[dict[str, object]]:
+    """Per effect on the headline metric: T − none per language, mean over seeds, t CI."""
+    out = []
+    for e in analysis.effects:
+        b = e.block
+        if b.metric != get_task(b.target_task).headline:
+            continue
+        ci = e.gains_ci95
+        out.append(
+            {
+                "model": b.model,
+                "intermediate_task": b.intermediate_task,
+                "target_task": b.target_task,
+                "metric": b.metric,
+                "n_seeds": len(e.seeds),
+                "languages": list(b.languages),
+                "delta": [_num(float(v)) for v in e.gains],
+                "ci95": None if ci is None else [_pair((lo, hi)) for lo, hi in ci.tolist()],
+            }
+        )
+    return out
+
+
+def _primary(analysis: Analysis) -> dict[str, object] | None:
+    if analysis.primary is None:
+        return None
+    task, target = analysis.primary
+    found = any(s.primary for s in analysis.scaling)
+    return {"intermediate_task": task, "target_task": target, "tested": found, "alpha": ALPHA}
+
+
+ESTIMAND = {
+    "primary": "delta_disp: std over the task's non-English languages, noise-corrected, "
+    "T minus none paired by seed",
+    "secondary": [
+        "delta_disp_raw (non-English, raw)",
+        "delta_std_corrected (all languages, noise-corrected)",
+        "delta_std (all languages, raw)",
+    ],
+    "noise_correction": "corrected variance = raw variance - mean per-language sampling "
+    "variance (binomial 100^2 p(1-p)/n_examples for accuracy), floored at 0; F1 and map@20: "
+    "not corrected",
+}
+
+
 def summary_dict(analysis: Analysis, version: int) -> dict[str, object]:
     effects = {_key(e.block): e for e in analysis.effects}
     cells = sorted(analysis.cells, key=cell_order)
     return {
         "sweep": analysis.sweep,
         "definitions_version": version,
+        "estimand": ESTIMAND,
+        "noise_correction": analysis.noise_correction,
+        "baseline_disp": {k: _num(v) for k, v in analysis.baseline_disp.items()},
         "cells": [_cell(c, effects.get(_key(c.block))) for c in cells],
         "method": METHOD,
+        "primary": _primary(analysis),
         "multiplicity": {
             "correction": MULTIPLICITY,
-            "family": "the delta_std slope tests of every (intermediate task, target task)",
-            "n_tests": max((s.family_size for s in analysis.scaling), default=0),
+            "family": "the delta_disp slope tests of every (intermediate task, target task), "
+            "the pooled (intermediate task, all) ones included, the primary contrast excluded",
+            "n_tests": max((s.family_size for s in analysis.scaling if not s.primary), default=0),
             "alpha": ALPHA,
         },
         "scaling": [scaling_dict(s) for s in analysis.scaling],
@@ -146,5 +231,6 @@ def summary_dict(analysis: Analysis, version: int) -> dict[str, object]:
         "conflicts": analysis.conflicts,
         "effects_unavailable": analysis.effects_reason,
         "notes": _notes(analysis),
+        "per_language_deltas": _language_deltas(analysis),
         "n_resamples": bs.N_RESAMPLES,
     }

@@ -7,7 +7,10 @@ language profile `z` (sample std 1), and for model m, intermediate task T and se
 
 with spread(none, m) = `base_std` and spread(T, m) = base_std + `effect_at_1b` +
 `slope` * log10(params / 1e9). Without noise, std across languages is exactly the spread,
-so delta_std is exactly linear in log10(params) with slope `slope`.
+so delta_std is exactly linear in log10(params) with slope `slope`. The profile puts
+English at the profile's mean and has sample std 1 over the *other* languages, so the
+raw non-English dispersion (`disp_raw`) is exactly the spread; the noise-corrected `disp`
+differs from it by the (small) binomial correction of accuracy rows (n_examples 1000).
 Fragments follow the DESIGN contract: one Parquet file per (trial, target task, attempt).
 """
 
@@ -50,7 +53,10 @@ class Planted:
 
 def _profile(target: str, n: int) -> np.ndarray:
     z = rng_for("profile", target).standard_normal(n)
-    return (z - z.mean()) / z.std(ddof=1)
+    languages = get_task(target).languages
+    others = np.array([lang != "en" for lang in languages])
+    z = (z - z[others].mean()) / z[others].std(ddof=1)
+    return np.where(others, z, 0.0)
 
 
 def _spread(plan: Planted, task: str, params: int) -> float:
@@ -93,6 +99,7 @@ def rows_table(
     target: str,
     rows: list[tuple[str, str, str, float]],
     attempt: int = 0,
+    n_examples: int = 1000,
 ) -> pa.Table:
     """A contract-exact table of (language, split, metric, value) rows of one cell."""
     model, task, seed = cell
@@ -109,7 +116,7 @@ def rows_table(
         "split": [r[1] for r in rows],
         "metric": [r[2] for r in rows],
         "value": [r[3] for r in rows],
-        "n_examples": [1000] * n,
+        "n_examples": [n_examples] * n,
         "attempt": [attempt] * n,
         "written_at": [datetime(2025, 1, 1, tzinfo=UTC)] * n,
         "task_version": [get_task(target).version] * n,

@@ -23,7 +23,9 @@ LANGS = ("de", "en", "fr")  # three XNLI languages, in the registry's order
 
 
 def put(results: Path, cell: tuple[str, str, int], params: int, scores, **kw) -> None:
-    """One fragment: XNLI test accuracy of `cell` on LANGS."""
+    """One fragment: XNLI test accuracy of `cell` on LANGS (n_examples 0 unless given: the
+    count is unknown, so the dispersion is not noise-corrected and stays exact)."""
+    kw.setdefault("n_examples", 0)
     rows = [(lang, "test", "accuracy", float(v)) for lang, v in zip(LANGS, scores, strict=True)]
     write_fragment(results, rows_table(SWEEP, cell, params, "xnli", rows, **kw))
 
@@ -80,19 +82,23 @@ def _ladder(results: Path, seeds: tuple[int, ...]) -> None:
 def test_exactly_known_slope_and_paired_effects(tmp_path: Path) -> None:
     _ladder(tmp_path, seeds=(0, 1))
     summary = analyze(None, tmp_path, SWEEP).summary()
-    assert summary["definitions_version"] == 2 and "Knapp-Hartung" in summary["method"]
+    assert summary["definitions_version"] == 3 and "Knapp-Hartung" in summary["method"]
     assert summary["multiplicity"]["correction"] == "holm"
     assert cell(summary, "l", "mnli")["delta_std"] == pytest.approx(-4.0)
     assert cell(summary, "l", "mnli")["delta_mean"] == pytest.approx(0.0)
     # no pooled fit over target tasks of different metrics (issue 15): one per target task
     assert {s["target_task"] for s in summary["scaling"]} == {"xnli"}
+    # the primary disp is over de and fr only: none std([70, 60]) = 10 / √2, mnli
+    # std([70, 70 - d]) = d / √2, so delta_disp = (d - 10) / √2
+    r2 = math.sqrt(2)
+    assert cell(summary, "l", "mnli")["delta_disp"] == pytest.approx(-2 * r2)
     fit = slope(summary, "mnli")
-    assert fit["slope_delta_std"] == pytest.approx(-2.0, abs=1e-9)
+    assert fit["slope_delta_disp"] == pytest.approx(-r2, abs=1e-9)
     assert fit["slope_delta_mean"] == pytest.approx(0.0, abs=1e-9)
-    assert [p["estimate"] for p in fit["per_model"]] == pytest.approx([0.0, -2.0, -4.0])
+    assert [p["estimate"] for p in fit["per_model"]] == pytest.approx([0.0, -r2, -2 * r2])
     assert [p["model"] for p in fit["per_model"]] == ["s", "m", "l"]
-    lo, hi = fit["ci95_delta_std"]
-    assert lo <= -2.0 <= hi and not fit["ci_collapsed"] and fit["df"] == 1
+    lo, hi = fit["ci95_delta_disp"]
+    assert lo <= -r2 <= hi and not fit["ci_collapsed"] and fit["df"] == 1
     # identical seeds: no seed noise, an exact line: the slope is certain
     assert fit["p_value"] < 1e-3 and fit["p_adjusted"] == pytest.approx(fit["p_value"])
     assert fit["departs"] == [] and fit["family_size"] == 1
@@ -107,8 +113,8 @@ def test_model_is_the_unit_with_pooled_seed_variance(tmp_path: Path) -> None:
             put(tmp_path, (model, "none", seed), params[model], [70, 80, 60])  # std 10
             put(tmp_path, (model, "mnli", seed), params[model], [70, 80 + d, 60 - d])
     fit = slope(analyze(None, tmp_path, SWEEP).summary(), "mnli")
-    # exact std deltas: std of [70, 80 + d, 60 - d] minus 10
-    exact = {m: [float(np.std([70, 80 + d, 60 - d], ddof=1)) - 10 for d in ds]
+    # exact disp deltas (non-English: de, fr): std of [70, 60 - d] minus std of [70, 60]
+    exact = {m: [float(np.std([70, 60 - d], ddof=1) - np.std([70, 60], ddof=1)) for d in ds]
              for m, ds in deltas.items()}  # fmt: skip
     ss = sum(((np.array(v) - np.mean(v)) ** 2).sum() for v in exact.values())
     s2 = ss / (1 + 2 + 0)
@@ -129,8 +135,8 @@ def test_one_seed_everywhere_gives_no_interval_and_says_so(tmp_path: Path) -> No
     for stat, (lo, hi) in c["ci95"].items():
         assert lo == pytest.approx(c[stat]) and hi == pytest.approx(c[stat]), stat
     fit = slope(summary, "mnli")
-    assert fit["ci_collapsed"] and fit["ci95_delta_std"] is None and fit["p_value"] is None
-    assert fit["slope_delta_std"] == pytest.approx(-2.0)
+    assert fit["ci_collapsed"] and fit["ci95_delta_disp"] is None and fit["p_value"] is None
+    assert fit["slope_delta_disp"] == pytest.approx(-math.sqrt(2))
     assert any("one seed" in note and "collapse" in note for note in summary["notes"])
     assert "inconclusive" in answer_lines(summary)[2] and "one seed" in answer_lines(summary)[2]
 
@@ -146,9 +152,10 @@ def test_planted_shrinking_delta_std_is_recovered(tmp_path: Path) -> None:
     summary = analyze(None, tmp_path, plan.sweep).summary()
     for target in ("xnli", "udpos"):
         fit = slope(summary, "mnli", target)
-        lo, hi = fit["ci95_delta_std"]
+        lo, hi = fit["ci95_delta_disp"]
         assert lo <= -1.5 <= hi and hi < 0, target
-        assert fit["p_adjusted"] < 0.05 and fit["df"] == 2 and fit["family_size"] == 2
+        # two per-target slopes and the pooled (mnli, all) one
+        assert fit["p_adjusted"] < 0.05 and fit["df"] == 2 and fit["family_size"] == 3
     # +0.5 at 100M, -2.5 at 10B: the sign changes within the range
     answer = answer_lines(summary)[2]
     assert "less even at the smaller sizes but more even at the larger ones" in answer
@@ -166,7 +173,7 @@ def test_no_effect_gives_an_interval_containing_zero(tmp_path: Path) -> None:
     plan = Planted(models=SIZES, slope=0.0, effect_at_1b=0.0, noise=1.0)
     write_planted(tmp_path, plan)
     summary = analyze(None, tmp_path, plan.sweep).summary()
-    lo, hi = slope(summary, "mnli")["ci95_delta_std"]
+    lo, hi = slope(summary, "mnli")["ci95_delta_disp"]
     assert lo < 0 < hi
     assert answer_lines(summary)[2].startswith("Answer: no size trend detected")
     assert "minimum detectable slope" in answer_lines(summary)[2]
@@ -257,7 +264,7 @@ def test_reads_through_a_pyarrow_filesystem(tmp_path: Path) -> None:
     _ladder(tmp_path / "store" / SWEEP / "results", seeds=(0, 1))
     fs = pafs.SubTreeFileSystem(str(tmp_path / "store"), pafs.LocalFileSystem())
     summary = analyze(fs, f"{SWEEP}/results", SWEEP).summary()
-    assert slope(summary, "mnli")["slope_delta_std"] == pytest.approx(-2.0)
+    assert slope(summary, "mnli")["slope_delta_disp"] == pytest.approx(-math.sqrt(2))
 
 
 # --- bootstrap primitives ---------------------------------------------------------------

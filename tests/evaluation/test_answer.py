@@ -22,9 +22,9 @@ def fit(
     slope = (fitted[-1] - fitted[0]) / 1.6
     return {
         "intermediate_task": task, "target_task": target, "metric": "accuracy",
-        "slope_delta_std": slope, "p_value": p_adjusted / 3, "p_adjusted": p_adjusted,
+        "slope_delta_disp": slope, "p_value": p_adjusted / 3, "p_adjusted": p_adjusted,
         "n_model_sizes": len(fitted), "departs": list(departs), "lack_of_fit_p_adjusted": lof,
-        "mds_delta_std": mds,
+        "mds_delta_disp": mds,
         "per_model": [
             {"model": n, "model_params": p, "fitted": f, "estimate": f}
             for n, p, f in zip(NAMES, SIZES, fitted, strict=True)
@@ -78,7 +78,7 @@ CASES = {
         [fit((0.2, 0.1, 0.3, 0.2), 0.8, mds=1.25), fit((0.0, 0.1, 0.0, 0.1), 1.0, mds=3.5)],
         "no_trend",
         "Answer: no size trend detected (minimum detectable slope 1.25 to 3.50 points of "
-        "delta_std per decade of parameters, 80 % power, Holm over 2 test(s)).",
+        "delta_disp per decade of parameters, 80 % power, Holm over 2 test(s)).",
     ),
     "departure without a significant lack of fit is not claimed": (
         [fit((0.2, 0.1, 0.3, 0.2), 0.8, departs=(), lof=0.3)],
@@ -95,4 +95,4 @@ def test_wording_follows_the_estimates(name: str) -> None:
     assert found.kind == kind, found.text
     assert words in found.text, found.text
     if kind == "trend":
-        assert found.direction == (1 if found.headline["slope_delta_std"] > 0 else -1)
+        assert found.direction == (1 if found.headline["slope_delta_disp"] > 0 else -1)

@@ -27,12 +27,13 @@ PLAN = Planted(
 CELL_KEYS = {
     "model", "model_params", "intermediate_task", "target_task", "metric", "n_seeds",
     "n_languages", "mean", "std", "cv", "min", "max", "worst_language", "transfer_gap",
-    "delta_mean", "delta_std", "ci95",
+    "delta_mean", "delta_std", "ci95", "disp", "disp_raw", "std_corrected", "delta_disp",
+    "delta_disp_raw", "delta_std_corrected",
 }  # fmt: skip
 SCALING_KEYS = {
-    "intermediate_task", "target_task", "slope_delta_std", "slope_delta_mean",
-    "ci95_delta_std", "p_value", "p_adjusted", "df", "tau2", "per_model", "departs",
-    "lack_of_fit_p_adjusted", "mds_delta_std", "family_size",
+    "intermediate_task", "target_task", "slope_delta_disp", "slope_delta_mean",
+    "ci95_delta_disp", "p_value", "p_adjusted", "df", "tau2", "per_model", "departs",
+    "lack_of_fit_p_adjusted", "mds_delta_disp", "family_size",
 }  # fmt: skip
 
 
@@ -63,12 +64,26 @@ def test_summary_json_has_the_issue_shape(report: ReportPaths) -> None:
         assert (c["delta_std"] is None) == (c["intermediate_task"] == "none")
         assert (c["transfer_gap"] is None) == (c["target_task"] == "tatoeba")
     targets = {(s["intermediate_task"], s["target_task"]) for s in summary["scaling"]}
-    assert targets == {(t, x) for t in ("mnli", "multitask") for x in PLAN.target_tasks}
-    assert summary["definitions_version"] == 2 and summary["method"]
-    assert summary["multiplicity"] == {
-        "correction": "holm", "alpha": 0.05, "n_tests": 6,
-        "family": "the delta_std slope tests of every (intermediate task, target task)",
-    }  # fmt: skip
+    pooled = {(t, "all") for t in ("mnli", "multitask")}
+    per_target = {(t, x) for t in ("mnli", "multitask") for x in PLAN.target_tasks}
+    assert targets == per_target | pooled
+    assert summary["definitions_version"] == 3 and summary["method"]
+    assert summary["multiplicity"]["correction"] == "holm"
+    assert summary["multiplicity"]["n_tests"] == 8 and summary["multiplicity"]["alpha"] == 0.05
+    assert summary["noise_correction"]["xnli"].startswith("binomial")
+    assert summary["noise_correction"]["xquad"].startswith("none")
+    assert summary["estimand"]["primary"].startswith("delta_disp") and summary["primary"] is None
+    for s in summary["scaling"]:
+        h = s["heterogeneity"]
+        assert (h is not None) == (s["target_task"] == "all")
+        if h is not None:
+            assert h["df"] == 2 and 0 <= h["i2"] <= 1 and 0 < h["p_value"] <= 1
+            assert s["scale"].startswith("percent")
+    deltas = summary["per_language_deltas"]
+    assert len(deltas) == 3 * 2 * 3  # models × intermediate tasks × target tasks
+    for d in deltas:
+        assert len(d["delta"]) == len(d["languages"]) == len(d["ci95"])
+        assert all(lo <= v <= hi for v, (lo, hi) in zip(d["delta"], d["ci95"], strict=True))
     for s in summary["scaling"]:
         assert set(s) >= SCALING_KEYS and 0 < s["p_value"] <= s["p_adjusted"] <= 1
         assert [p["model"] for p in s["per_model"]] == ["xs", "m", "l"]
@@ -120,10 +135,10 @@ def test_empty_store_fails_with_a_user_error(tmp_path: Path) -> None:
 def _fit(sizes: int, p_adjusted: float | None, **kw) -> dict:
     fit = {
         "intermediate_task": "mnli", "target_task": "xnli", "metric": "accuracy",
-        "slope_delta_std": -1.2, "ci95_delta_std": [-2.0, -0.5], "p_value": 0.01,
+        "slope_delta_disp": -1.2, "ci95_delta_disp": [-2.0, -0.5], "p_value": 0.01,
         "p_adjusted": p_adjusted, "df": sizes - 2, "family_size": 1, "n_model_sizes": sizes,
         "n_target_tasks": 1, "ci_collapsed": p_adjusted is None, "departs": [],
-        "lack_of_fit_p_adjusted": None, "mds_delta_std": 2.5,
+        "lack_of_fit_p_adjusted": None, "mds_delta_disp": 2.5,
         "per_model": [
             {"model": f"m{i}", "model_params": 10 ** (8 + i), "estimate": 2.0 - 1.2 * i,
              "fitted": 2.0 - 1.2 * i, "ci95": [1.0 - 1.2 * i, 3.0 - 1.2 * i], "departs": False}
