@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 FRAGMENT_RE = re.compile(
     r"(?P<trial>[A-Za-z0-9][A-Za-z0-9._-]*)__(?P<task>[A-Za-z0-9._-]+)__a\d{3}\.parquet"
 )
-_FILLED = ("sweep", "trial_key", "target_task", "attempt", "written_at", "schema_version")
 _KEY_SQL = ", ".join(KEY)
 _RESULT_SQL = ", ".join(RESULT_KEY)
 # The rule of the module docstring in two steps. First, one scan of the fragments: each
