@@ -36,11 +36,16 @@ def cli() -> None:
 @STORAGE
 @NAME
 def validate(spec: str, storage: str | None, name: str | None) -> None:
-    """Check a sweep spec and report every problem at once. SPEC: path or built-in name."""
+    """Check a sweep spec and report every problem at once. SPEC: path or built-in name.
+
+    Also reads each own checkpoint's config.json and weights headers, and checks that a
+    local data directory holds every file the sweep reads."""
+    from orchestrator.data_check import check_data
     from orchestrator.grid import expand
 
     parsed = _load(spec, storage, name)
     cells = expand(parsed)
+    check_data(parsed)
     click.echo(f"{spec}: ok — sweep {parsed.name!r}, {len(cells)} cells")
 
 
@@ -99,6 +104,9 @@ def plan(
         raise UserError("--pilot-storage needs --pilot-name (the pilot sweep's name)")
     parsed = _load(spec, storage, name)
     if not power:
+        from orchestrator.data_check import check_data
+
+        check_data(parsed)
         show_plan(parsed, show_cells=show_cells, done=done_counts(parsed))
         return
     from orchestrator.plan import pilot_noise, resolve_noise
@@ -121,8 +129,16 @@ def run(spec: str, storage: str | None, name: str | None) -> None:
     resumes, and finished work is never redone.
     """
     from orchestrator.driver import run_sweep
+    from orchestrator.stopping import Stopped
 
-    result = run_sweep(_load(spec, storage, name))
+    try:
+        result = run_sweep(_load(spec, storage, name))
+    except Stopped as stop:
+        click.echo(
+            f"xstilts: stopped by {stop}; what was done is kept, resume with `xstilts run {spec}`",
+            err=True,
+        )
+        sys.exit(stop.exit_code)
     click.echo(
         f"{len(result.done)} cells done, {len(result.failed)} failed, "
         f"{len(result.unfinished)} unfinished"
@@ -174,13 +190,28 @@ def report(spec: str, storage: str | None, name: str | None, out: Path | None) -
     """Answer the question from the results store: tables, plots, intervals."""
     from orchestrator.reporting import make_report
 
+    if out is not None and out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
     make_report(_load(spec, storage, name), out)
 
 
 @cli.command()
 @click.option("--role", type=click.Choice(["target", "intermediate"]), help="Only this role.")
-def tasks(role: str | None) -> None:
+@click.option(
+    "--files",
+    "files_of",
+    metavar="TASK",
+    help="List the files a local mirror holds for TASK (relative to data.local_dir).",
+)
+def tasks(role: str | None, files_of: str | None) -> None:
     """List the task registry: name, format, languages, metric, version."""
+    if files_of is not None:
+        from evaluation.data.needs import file_lines
+        from evaluation.tasks import get_task
+
+        for line in file_lines(get_task(files_of)):
+            click.echo(line)
+        return
     from orchestrator.tables import show_tasks
 
     show_tasks(role)
@@ -202,7 +233,13 @@ def score(predictions: Path, labels: Path, task_list: str | None, as_json: bool)
 @cli.command()
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--seed", default=0, show_default=True, help="Generator seed.")
-@click.option("--examples", default=200, show_default=True, help="Examples per split.")
+@click.option(
+    "--examples",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Examples per split.",
+)
 def fixtures(directory: Path, seed: int, examples: int) -> None:
     """Write schema-exact synthetic local data for every task into DIRECTORY."""
     from rich.console import Console
@@ -229,7 +266,9 @@ def main() -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except UserError as exc:
-        for line in str(exc).splitlines() or ["(no message)"]:
+        from storage.files import redact
+
+        for line in redact(str(exc)).splitlines() or ["(no message)"]:
             click.echo(f"xstilts: error: {line}", err=True)
         sys.exit(2)
 

@@ -1,9 +1,11 @@
 """`xstilts run`: plan what remains, then one Ray Tune trial per unfinished cell.
 
-If the sweep's Tune state exists it is restored (`resume_errored=True`); otherwise a new
-`Tuner` runs the grid. Either way the ledger decides what each trial still has to do, so
-a restore that re-runs finished work only re-reads the ledger. The exit code is 0 when
-every cell finished, 1 with a per-cell failure summary otherwise.
+The ledger, checked against the store (`orchestrator.verify`), decides what runs: every
+run builds a new `Tuner` over the cells it does not show done, never restoring Tune's
+saved state (which would bring finished trials back as TERMINATED and never run them
+again, e.g. after a fragment was moved aside). Within a cell the ledger and the cell's
+own checkpoints decide what is left. The exit code is 0 when every cell finished, 1 with
+a per-cell failure summary otherwise.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from orchestrator import guard, raycluster
+from orchestrator import guard, raycluster, stopping
+from orchestrator.data_check import prepare_data
 from orchestrator.grid import Cell, digest, expand
 from orchestrator.jobs import build_jobs
 from orchestrator.lease import Lease, LeaseFence
@@ -25,7 +28,8 @@ from orchestrator.ledger import Ledger
 from orchestrator.plan import longest_first, plan, wall_seconds
 from orchestrator.progress import Progress, lines_from_states
 from orchestrator.spec import SweepSpec
-from storage.files import Storage, join, resolve_storage
+from orchestrator.verify import damaged
+from storage.files import Storage, resolve_storage
 from storage.layout import SweepLayout
 from storage.results import ResultsStore
 from trainers.job import CellJob
@@ -70,26 +74,17 @@ def run_sweep(
             f"sweep {spec.name!r}: {len(cells) - len(remaining)} of {len(cells)} cells done"
         )
         if remaining:
-            _fit(spec, storage, cells, ledger, runner, fence)
+            _fit(spec, storage, cells, remaining, ledger, runner, fence)
         lease.check()
     return outcome(ledger, cells)
 
 
 def reconcile(ledger: Ledger, store: ResultsStore, console: Console) -> None:
-    """A target task whose recorded fragment is gone (moved aside) or unreadable (the
-    store's reader names it; it is left where it is) is scored again."""
-    present = set(store.fragments())
-    damaged = {where.rsplit("/", 1)[-1]: why for where, why in store.reading().unreadable}
-    for key, state in ledger.all_states().items():
-        for task, fragment in state.targets.items():
-            if fragment in damaged:
-                why = f"is unreadable ({damaged[fragment]})"
-            elif fragment not in present:
-                why = "is gone"
-            else:
-                continue
-            console.print(f"{key}: fragment {fragment} {why}; {task} will be scored again")
-            ledger.forget_target(key, task)
+    """A target task whose recorded fragment is gone (moved aside), unreadable or holds
+    other rows than were written is scored again; the file is left where it is."""
+    for damage in damaged(ledger.all_states(), store):
+        console.print(f"{damage}; {damage.target_task} will be scored again")
+        ledger.forget_target(damage.trial_key, damage.target_task)
 
 
 def _status(ledger: Ledger, cell: Cell) -> str:
@@ -111,16 +106,6 @@ def outcome(ledger: Ledger, cells: list[Cell]) -> Outcome:
     return Outcome(done, failed, unfinished)
 
 
-def prepare_data(spec: SweepSpec, console: Console) -> None:
-    """Local fixtures are generated on first use (atomically) when the directory is absent."""
-    if spec.data.source != "local" or not spec.data.local_dir:
-        return
-    from evaluation.data.fixtures import ensure_fixtures
-
-    with console.status(f"checking local data in {spec.data.local_dir}"):
-        ensure_fixtures(Path(spec.data.local_dir).expanduser())
-
-
 def _job_env_vars() -> dict[str, str]:
     """The env vars of the runtime env of the Ray job this driver runs in, if any."""
     raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")  # set by Ray's job supervisor
@@ -132,6 +117,7 @@ def _fit(
     spec: SweepSpec,
     storage: Storage,
     cells: list[Cell],
+    remaining: list[Cell],
     ledger: Ledger,
     runner: Callable | None,
     fence: LeaseFence,
@@ -153,7 +139,7 @@ def _fit(
             storage.root if storage.is_local else None, shape, storage.uri
         )
         layout = SweepLayout.of(spec.storage, spec.name)
-        jobs = build_jobs(spec, layout, cells)
+        jobs = build_jobs(spec, layout, remaining)
         trainable = tune.with_resources(
             tune.with_parameters(
                 run_trial,
@@ -167,8 +153,10 @@ def _fit(
         )
         tuner = make_tuner(spec, layout, trainable, jobs, concurrency(spec, jobs, shape))
         labels = {c.trial_key: c.label for c in cells}
+        stopping.reset(spec.name)
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours stops the run (`stopping`)
         with Progress(lambda: lines_from_states(labels, _display_states(ledger, cells))):
-            tuner.fit()
+            stopping.fit_or_stop(tuner.fit, spec.name, spec.scheduling.stop_grace_s)
     finally:
         if started:
             import ray
@@ -242,21 +230,17 @@ def make_tuner(
     jobs: dict[str, CellJob],
     max_concurrent: int,
 ) -> Any:
-    """A Tuner over the sweep's cells, longest first, each started once its gang fits.
-
-    Restoring brings back Tune's trials and the cells not yet started (`scheduling`).
-    """
+    """A new Tuner over `jobs` (the cells left to run), longest first, each started once
+    its gang fits. Its state goes to a new folder under `tune/` per run."""
     from ray import tune
 
     from orchestrator import scheduling
 
     plans = plan(spec)
-    keys = [c.trial_key for c in longest_first(spec, plans)]
-    name = f"tune-{digest(sorted(keys), 8)}"
+    keys = [c.trial_key for c in longest_first(spec, plans) if c.trial_key in jobs]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    name = f"tune-{stamp}-{digest(sorted(keys), 8)}-{os.getpid()}"
     path = layout.tune
-    exp = join(path, name)
-    if tune.Tuner.can_restore(exp):
-        return tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
     gangs = {k: job_gang(jobs[k]) for k in keys}
     tune_config, param_space = scheduling.tuner_settings(
         keys, gangs, max_concurrent, wall_seconds(spec, plans)

@@ -11,6 +11,7 @@ model, task or data setting is.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from orchestrator.grid import result_config
@@ -35,11 +36,14 @@ def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
 
 
 def check_or_record(layout: SweepLayout, spec: SweepSpec, fence: Fence | None = None) -> None:
-    """Publish the sweep's config on first use; refuse a result-affecting change later."""
+    """Publish the sweep's config on first use; refuse a result-affecting change later,
+    and a missing record under a sweep that already has results."""
     storage = resolve_storage(layout.config, fence)
     path = storage.root
-    current = json.loads(json.dumps(result_config(spec)))
+    current = json.loads(json.dumps({**result_config(spec), "data_paths": data_paths(spec)}))
     payload = json.dumps({"sweep": spec.name, "config": current}, sort_keys=True, indent=1)
+    if not storage.exists(path):
+        _refuse_unrecorded(layout, storage.display(path))
     if storage.publish(path, payload.encode(), create_only=True):
         return
     stored = storage.read_bytes(path)
@@ -62,10 +66,31 @@ def check_or_record(layout: SweepLayout, spec: SweepSpec, fence: Fence | None = 
         storage.publish(path, record.encode())
 
 
+def data_paths(spec: SweepSpec) -> dict[str, str]:
+    """Where the cells read their data (absolute): another directory under the same sweep
+    name is another dataset, so it is a change. Hub data is named by task versions."""
+    where = {"local_dir": spec.data.local_dir, "native_dir": spec.data.native_dir}
+    where |= {f"tasks.{t}.local_dir": d.local_dir for t, d in sorted(spec.data.tasks.items())}
+    return {k: str(Path(v).expanduser().resolve()) for k, v in where.items() if v}
+
+
+def _refuse_unrecorded(layout: SweepLayout, shown: str) -> None:
+    """No sweep record, yet results or ledger entries: recording the current spec would
+    vouch for results it may not have produced."""
+    for what in ("results", "ledger"):
+        found = resolve_storage(getattr(layout, what))
+        if found.list_files(found.root):
+            raise UserError(
+                f"{shown} is missing but the sweep already has {what}; restore it (from a "
+                "backup or another copy of the sweep), or use a new --name"
+            )
+
+
 def _shared(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """`a` restricted, in its per-name sections, to the names `b` also has."""
-    out = dict(a)
-    for section in ("models", "phase2", "phase3"):
+    """`a` restricted to the sections `b` also has (a record older than a section knows
+    nothing of it) and, in its per-name sections, to the names `b` also has."""
+    out = {k: v for k, v in a.items() if k in b}
+    for section in ("models", "phase2", "phase3", "data_paths"):
         if isinstance(a.get(section), dict) and isinstance(b.get(section), dict):
             out[section] = {k: v for k, v in a[section].items() if k in b[section]}
     return out

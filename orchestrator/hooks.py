@@ -17,6 +17,7 @@ from orchestrator import metrics
 from orchestrator.ledger import Ledger
 from storage.results import ResultsStore
 from trainers.job import CellJob
+from trainers.loop import StopRequested
 
 
 class StoreHooks:
@@ -28,8 +29,10 @@ class StoreHooks:
         ledger: Ledger,
         store: ResultsStore,
         report: Callable[[dict[str, Any]], None],
+        stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.job, self.ledger, self.store, self.report = job, ledger, store, report
+        self.stop = stop  # asked to stop (`orchestrator.stopping.StopFlag`)
         self.languages = 0
         self._phase_started = time.monotonic()
         self._phase = ""
@@ -48,6 +51,11 @@ class StoreHooks:
 
     def record(self, task: str, rows: list[dict]) -> None:
         job, attempt = self.job.config, self.job.runtime.attempt
+        # Provenance of the data behind these scores: the target task's, phase 2's, and the
+        # tokenizer corpus of a model whose tokenizer is trained on local data.
+        source = job.data.provenance(
+            (*job.phase2_tasks, task), corpus=job.model.source == "local_config"
+        )
         full = [
             {
                 **row,
@@ -56,13 +64,14 @@ class StoreHooks:
                 "intermediate_task": job.intermediate_task,
                 "seed": job.seed,
                 "task_version": get_task(task).version,
+                "data_source": source,
             }
             for row in rows
         ]
         fragment = self.store.write_rows(
             full, trial_key=job.trial_key, target_task=task, attempt=attempt
         )
-        self.ledger.mark_target_done(job.trial_key, task, fragment)
+        self.ledger.mark_target_done(job.trial_key, task, fragment, rows=len(full))
         languages = len({r["language"] for r in rows})
         self.languages += languages
         metrics.count("rows_written", len(full), job.sweep, job.model.name)
@@ -70,7 +79,10 @@ class StoreHooks:
         self.report({"phase": "scored", "target_task": task, "languages_scored": self.languages})
 
     def progress(self, phase: str, target_task: str | None, detail: dict) -> None:
-        """Phase changes go to the ledger, Tune and the metrics; steps are not recorded."""
+        """Phase changes go to the ledger, Tune and the metrics; steps are not recorded.
+        Asked to stop: `StopRequested` (in training, the loop checkpoints this step first)."""
+        if self.stop():
+            raise StopRequested(f"{phase} {target_task or ''}".strip())
         if phase != self._phase:
             self._enter_phase(phase, target_task)
 

@@ -11,7 +11,7 @@ API:
     ``ledger.mark_running(trial_key, phase, target_task=None)`` — clears a past failure.
     ``ledger.mark_phase2_done(trial_key, checkpoint)``;
     ``ledger.phase2_done(trial_key) -> bool``.
-    ``ledger.mark_target_done(trial_key, target_task, fragment)``;
+    ``ledger.mark_target_done(trial_key, target_task, fragment, rows=None)``;
     ``ledger.target_done(trial_key, target_task) -> bool``.
     ``ledger.mark_failed(trial_key, cause)`` — cause is kept as one line.
     ``ledger.cell_state(trial_key) -> CellState``; ``ledger.all_states() -> dict[str, CellState]``.
@@ -48,7 +48,8 @@ class CellState:
 
     trial_key: str
     phase2_checkpoint: str | None = None
-    targets: Mapping[str, str] = field(default_factory=dict)
+    targets: Mapping[str, str] = field(default_factory=dict)  # target task -> fragment
+    rows: Mapping[str, int] = field(default_factory=dict)  # target task -> rows written
     running: Running | None = None
     failed: str | None = None
     updated_at: datetime | None = None
@@ -93,12 +94,17 @@ class Ledger:
     def phase2_done(self, trial_key: str) -> bool:
         return self.cell_state(trial_key).phase2_done
 
-    def mark_target_done(self, trial_key: str, target_task: str, fragment: str) -> None:
+    def mark_target_done(
+        self, trial_key: str, target_task: str, fragment: str, rows: int | None = None
+    ) -> None:
         check_name("target task", target_task)
 
         def done(state: CellState) -> CellState:
             targets = {**state.targets, target_task: fragment}
-            return replace(state, targets=targets, running=None)
+            counts = {k: v for k, v in state.rows.items() if k != target_task}
+            if rows is not None:
+                counts[target_task] = rows
+            return replace(state, targets=targets, rows=counts, running=None)
 
         self._update(trial_key, done)
 
@@ -107,7 +113,9 @@ class Ledger:
 
         def forget(state: CellState) -> CellState:
             return replace(
-                state, targets={k: v for k, v in state.targets.items() if k != target_task}
+                state,
+                targets={k: v for k, v in state.targets.items() if k != target_task},
+                rows={k: v for k, v in state.rows.items() if k != target_task},
             )
 
         self._update(trial_key, forget)
@@ -167,6 +175,7 @@ def _encode(sweep: str, state: CellState) -> dict[str, Any]:
         "trial_key": state.trial_key,
         "phase2_checkpoint": state.phase2_checkpoint,
         "targets": dict(state.targets),
+        "rows": dict(state.rows),
         "running": None
         if running is None
         else {
@@ -191,6 +200,7 @@ def _decode(raw: dict[str, Any]) -> CellState:
         trial_key=str(raw["trial_key"]),
         phase2_checkpoint=raw["phase2_checkpoint"],
         targets={str(k): str(v) for k, v in targets.items()},
+        rows={str(k): int(v) for k, v in (raw.get("rows") or {}).items()},
         running=None
         if running is None
         else Running(

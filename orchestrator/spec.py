@@ -7,6 +7,7 @@ safe loader; nothing in a spec names code to import or run.
 
 from __future__ import annotations
 
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -26,6 +27,7 @@ from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import Format, Role, get_task, suggest, task_names
 from orchestrator.spec_checks import cross_check, format_errors
 from storage.errors import UserError
+from storage.files import check_uri
 from trainers.hparams import PhaseHparams
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -49,13 +51,10 @@ def _check_name(name: str) -> str:
 
 
 def _check_storage(uri: str) -> str:
-    if not uri.strip():
-        raise ValueError("storage is empty")
-    scheme = uri.split("://", 1)[0] if "://" in uri else ""
-    if scheme not in ("", "s3", "gs"):
-        raise ValueError(
-            f"storage scheme {scheme!r}:// is not supported (use a path, s3:// or gs://)"
-        )
+    try:
+        check_uri(uri)
+    except UserError as err:
+        raise ValueError(str(err)) from None
     return uri
 
 
@@ -107,6 +106,7 @@ class Hparams(Strict):
     patience: int | None = Field(None, ge=0)
     weight_decay: float | None = Field(None, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)
+    micro_batch_size: int | None = Field(None, gt=0)
 
 
 def jiant_defaults(fmt: Format) -> dict[str, Any]:
@@ -135,7 +135,7 @@ class PhaseConfig(Strict):
         """Fully resolved hyperparameters for `task`: recipe <- phase defaults <- override.
 
         `Hparams` has exactly `PhaseHparams`'s fields (and forbids others), so nothing
-        a spec sets is lost; `.as_dict()` is the merged mapping the cell keys hash.
+        a spec sets is lost; `.key_dict()` is the merged mapping the cell keys hash.
         """
         merged = jiant_defaults(get_task(task).format)
         merged.update(self.defaults.model_dump(exclude_none=True))
@@ -152,18 +152,38 @@ class ExampleCaps(Strict):
     eval: int | None = Field(None, gt=0)
 
 
+DataSource = Literal["hub", "local", "fixtures"]
+
+
+class TaskDataConfig(Strict):
+    """One task's own data source, replacing the sweep's for that task."""
+
+    source: DataSource
+    local_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _local_needs_dir(self) -> TaskDataConfig:
+        if self.source != "hub" and not self.local_dir:
+            raise ValueError(f"source {self.source!r} needs local_dir")
+        return self
+
+
 class DataConfig(Strict):
-    source: Literal["hub", "local"] = "hub"
-    local_dir: str | None = None  # local mirror of the Hub layout (source: local)
+    # hub: `datasets.load_dataset`; local: the user's own mirror of the Hub layout under
+    # local_dir, read exactly as it is (never written); fixtures: synthetic data that
+    # `xstilts fixtures` writes into local_dir on first use (absent or empty dir only).
+    source: DataSource = "hub"
+    local_dir: str | None = None
     # Datasets that are not on the Hub (Mewsli-X, CCG, FEVER-NLI) in their native files:
     # <native_dir>/<dataset>/... . With source: local they live under local_dir.
     native_dir: str | None = None
     max_examples: ExampleCaps = ExampleCaps()
+    tasks: dict[str, TaskDataConfig] = {}  # per-task sources (task name -> source)
 
     @model_validator(mode="after")
     def _local_needs_dir(self) -> DataConfig:
-        if self.source == "local" and not self.local_dir:
-            raise ValueError("source 'local' needs local_dir")
+        if self.source != "hub" and not self.local_dir:
+            raise ValueError(f"source {self.source!r} needs local_dir")
         return self
 
 
@@ -176,12 +196,23 @@ class ResourceConfig(Strict):
     trial_resource: str | None = None  # custom resource pinning the driving trial
 
 
+class ExecutionConfig(Strict):
+    """How one model's phases run (`trainers.ladder.Execution`); unset: the ladder's value."""
+
+    precision: Literal["bf16", "fp32"] | None = None
+    compile: bool | None = None
+    attention: Literal["sdpa", "eager"] | None = None
+    fused_optimizer: bool | None = None
+
+
 class Scheduling(Strict):
     max_concurrent_trials: int | None = Field(None, ge=1)
     max_failures: int = Field(2, ge=0)
     # A run whose heartbeat is older than this is presumed dead: another run may take the
     # sweep over, and the old run, should it wake, stops before its next write.
     lease_ttl_s: float = Field(60.0, ge=2.0)
+    # On SIGTERM / SIGINT: how long running cells get to checkpoint before Ray is shut down.
+    stop_grace_s: float = Field(30.0, ge=0.0, le=3600.0)
 
 
 class CostModel(Strict):
@@ -192,14 +223,18 @@ class CostModel(Strict):
 
 
 class ModelEntrySpec(Strict):
-    """A spec's own ladder entry: a Hub id or a local Hugging Face directory."""
+    """A spec's own ladder entry: a Hub id or a local Hugging Face directory.
+
+    Architecture, shape and parameter count are read from the checkpoint's `config.json`
+    and weights (`trainers.checkpoint_facts`); values stated here must agree with them.
+    """
 
     source: Literal["hub", "local_dir"]
     location: str = Field(min_length=1)
-    params: int = Field(gt=0)
-    architecture: str = "xlm-roberta"
-    layers: int = Field(12, gt=0)
-    hidden: int = Field(768, gt=0)
+    params: int | None = Field(None, gt=0)
+    architecture: str | None = None
+    layers: int | None = Field(None, gt=0)
+    hidden: int | None = Field(None, gt=0)
     retrieval_layer: int | None = Field(None, ge=0)
 
 
@@ -244,9 +279,12 @@ class SweepSpec(Strict):
     target_tasks: list[TargetTask] = Field(min_length=1)
     seeds: list[Seed] = Field(min_length=1)
     data: DataConfig = DataConfig()
+    # Target task -> the languages it is evaluated in (default: all of the task's).
+    languages: dict[str, list[str]] = {}
     phase2: PhaseConfig = PhaseConfig()
     phase3: PhaseConfig = PhaseConfig()
     resources: dict[str, ResourceConfig] = {}
+    execution: dict[str, ExecutionConfig] = {}
     scheduling: Scheduling = Scheduling()
     cost: CostModel = CostModel()
     analysis: Analysis | None = None
@@ -273,8 +311,28 @@ class SweepSpec(Strict):
 # ----------------------------------------------------------------------------- loading
 
 
+MAX_SPEC_BYTES = 1 << 20  # a spec is a page of YAML; 1 MiB is far beyond any real one
+MAX_DEPTH = 32  # nesting of mappings and lists
+MAX_INT = 2**53  # integers beyond this are typos (and lose precision in JSON)
+MAX_VALUES = 100_000  # values in a spec, aliases expanded
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe loader that also reads ``1e-5`` as a float (YAML 1.1 would say string)."""
+    """Safe loader that also reads ``1e-5`` as a float (YAML 1.1 would say string) and
+    refuses a key given twice in one mapping (YAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # unhashable keys: the schema refuses them
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -282,6 +340,39 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
     list("-+0123456789."),
 )
+
+
+def check_values(data: Any) -> list[str]:
+    """Numbers finite and bounded, nesting and size bounded (YAML aliases can make a small
+    file name billions of values): one problem per offending value."""
+    problems: list[str] = []
+    budget = [MAX_VALUES]
+
+    def visit(value: Any, where: str, depth: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
+        if depth > MAX_DEPTH:
+            problems.append(f"{where or 'spec'}: nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, _at(where, key), depth + 1)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                visit(item, f"{where}[{i}]", depth + 1)
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{where}: {value} is not a finite number")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            problems.append(f"{where}: integer {value} is out of range (at most 2^53)")
+
+    visit(data, "", 0)
+    if budget[0] < 0:
+        return [f"spec: more than {MAX_VALUES} values (YAML aliases expanding?)"]
+    return problems
+
+
+def _at(where: str, key: object) -> str:
+    return f"{where}.{key}" if where else str(key)
 
 
 def builtin_spec_path(name: str) -> Path:
@@ -301,7 +392,12 @@ def resolve_spec_path(ref: str) -> Path:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise UserError(f"{path}: {size} bytes; a spec is at most {MAX_SPEC_BYTES} bytes")
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to read") from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -310,6 +406,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: cannot read: {err}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: a spec must be a YAML mapping, got {type(data).__name__}")
+    problems = check_values(data)
+    if problems:
+        raise SpecError(str(path), problems)
     return data
 
 

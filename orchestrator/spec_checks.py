@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import Role, suggest, task_names
+from storage.files import redact
 from trainers.ladder import LADDER
 
 
@@ -54,13 +55,13 @@ def format_errors(err: ValidationError, model: type[BaseModel]) -> list[str]:
         if e["type"] == "missing":
             msg = "required field is missing"
         elif isinstance(e.get("input"), str | int | float | bool):
-            msg = f"{msg}, got {e['input']!r}"
+            msg = f"{msg}, got {redact(repr(e['input']))}"
         out.append(f"{field_path(loc)}: {msg}")
     return out
 
 
 def cross_check(raw: dict[str, Any]) -> list[str]:
-    checks = (_models, _duplicates, _resources, _overrides, _native)
+    checks = (_models, _duplicates, _resources, _overrides, _native, _data_tasks, _languages)
     return [p for check in checks for p in check(raw)]
 
 
@@ -88,13 +89,13 @@ def _duplicates(raw: dict[str, Any]) -> list[str]:
 
 
 def _resources(raw: dict[str, Any]) -> list[str]:
-    res = raw.get("resources")
+    """Per-model sections (`resources`, `execution`) name models of the sweep."""
     models = set(_list(raw, "models"))
-    if not isinstance(res, dict):
-        return []
     return [
-        f"resources.{name}: model {name!r} is not in models{suggest(str(name), models)}"
-        for name in res
+        f"{section}.{name}: model {name!r} is not in models{suggest(str(name), models)}"
+        for section in ("resources", "execution")
+        if isinstance(raw.get(section), dict)
+        for name in raw[section]
         if name not in models
     ]
 
@@ -124,15 +125,20 @@ def _native(raw: dict[str, Any]) -> list[str]:
     """Tasks whose data is not on the Hub need a local directory for their native files."""
     from evaluation.tasks import get_task
 
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-    assert isinstance(data, dict)
-    if data.get("source") == "local" or data.get("native_dir"):
+    data = _data(raw)
+    if data.get("source") in ("local", "fixtures") or data.get("native_dir"):
         return []
+    own = data.get("tasks") if isinstance(data.get("tasks"), dict) else {}
+    local = {t for t, d in own.items() if isinstance(d, dict) and d.get("source") != "hub"}
     out = []
     for key in ("intermediate_tasks", "target_tasks"):
         for i, name in enumerate(_list(raw, key)):
             members = PHANG_TASKS if name == "multitask" else (name,)
-            native = [m for m in members if m in task_names() and _needs_native(get_task(m), key)]
+            native = [
+                m
+                for m in members
+                if m in task_names() and m not in local and _needs_native(get_task(m), key)
+            ]
             if native:
                 out.append(
                     f"{key}[{i}]: {name!r} needs {', '.join(native)} which is not on the Hub; "
@@ -145,3 +151,61 @@ def _needs_native(task: Any, key: str) -> bool:
     """Mandatory native sources (FEVER-NLI in ANLI+ is optional)."""
     sources = [*task.train, *task.dev, *task.eval.values()]
     return any(s.native and s.native != "fever_nli" for s in sources)
+
+
+def _data(raw: dict[str, Any]) -> dict[str, Any]:
+    data = raw.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _sweep_tasks(raw: dict[str, Any]) -> list[str]:
+    """Every task the sweep reads data of: intermediate (multitask's members) and target."""
+    tasks: list[str] = []
+    for name in [*_list(raw, "intermediate_tasks"), *_list(raw, "target_tasks")]:
+        members = PHANG_TASKS if name == "multitask" else (name,)
+        tasks += [m for m in members if isinstance(m, str) and m != "none" and m not in tasks]
+    return tasks
+
+
+def _data_tasks(raw: dict[str, Any]) -> list[str]:
+    """`data.tasks` gives sources to tasks the sweep reads."""
+    own = _data(raw).get("tasks")
+    if not isinstance(own, dict):
+        return []
+    used = _sweep_tasks(raw)
+    return [
+        f"data.tasks.{t}: the sweep reads no data of task {t!r}{suggest(str(t), used)}"
+        for t in own
+        if t not in used
+    ]
+
+
+def _languages(raw: dict[str, Any]) -> list[str]:
+    """`languages: {task: [codes]}` names target tasks of the sweep and languages they have."""
+    from evaluation.tasks import get_task
+
+    chosen = raw.get("languages")
+    if not isinstance(chosen, dict):
+        return []
+    targets = [t for t in _list(raw, "target_tasks") if isinstance(t, str)]
+    out = []
+    for task, langs in chosen.items():
+        if task not in targets:
+            hint = suggest(str(task), targets)
+            out.append(f"languages.{task}: {task!r} is not among the sweep's target_tasks{hint}")
+            continue
+        if not isinstance(langs, list):
+            continue  # the field check says so
+        if not langs:
+            out.append(f"languages.{task}: no language; list at least one, or drop the entry")
+        have = get_task(task).languages
+        for i, lang in enumerate(langs):
+            if lang not in have:
+                hint = suggest(str(lang), have)
+                out.append(f"languages.{task}[{i}]: {task} has no language {lang!r}{hint}")
+        out += [
+            f"languages.{task}: {lang!r} is listed twice"
+            for lang, n in Counter(x for x in langs if isinstance(x, str)).items()
+            if n > 1
+        ]
+    return out

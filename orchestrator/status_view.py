@@ -14,14 +14,18 @@ from orchestrator.grid import expand
 from orchestrator.lease import live_holder
 from orchestrator.ledger import Ledger
 from orchestrator.spec import SweepSpec
+from orchestrator.verify import damaged, without
 from storage.errors import UserError
 from storage.results import Reading, ResultsStore
-from storage.schema import RESULT_KEY, SCHEMA
+from storage.schema import METRICS, RESULT_KEY, SCHEMA
 
 
 def show_status(spec: SweepSpec) -> dict[str, int]:
     ledger = Ledger(spec.storage, spec.name)
-    states = ledger.all_states()
+    store = ResultsStore(spec.storage, spec.name)
+    recorded = ledger.all_states()
+    damage = damaged(recorded, store)
+    states = without(recorded, damage)
     table = Table(title=f"sweep {spec.name!r} at {ledger.storage.uri}")
     for col in ("cell", "trial key", "state", "phase", "targets", "attempts", "cause"):
         table.add_column(col, overflow="fold")
@@ -49,7 +53,9 @@ def show_status(spec: SweepSpec) -> dict[str, int]:
         ", ".join(f"{n} {k}" for k, n in counts.items())
         + (f" — run in progress: {holder.describe(time.time())}" if holder else "")
     )
-    report_problems(ResultsStore(spec.storage, spec.name).reading())
+    for d in damage:
+        print(f"{d}; `xstilts run` scores {d.target_task} again", file=sys.stderr)
+    report_problems(store.reading())
     return counts
 
 
@@ -116,5 +122,6 @@ def _print_table(table: pa.Table) -> None:
     for col in shown:
         view.add_column(col, justify="right" if col in ("seed", "value") else "left")
     for row in table.select(shown).to_pylist():
-        view.add_row(*(f"{row[c]:.2f}" if c == "value" else str(row[c]) for c in shown))
+        digits = METRICS[row["metric"]].digits if row["metric"] in METRICS else 2
+        view.add_row(*(f"{row[c]:.{digits}f}" if c == "value" else str(row[c]) for c in shown))
     Console().print(view)

@@ -202,23 +202,42 @@ def resolve_storage(uri: str, fence: Fence | None = None) -> Storage:
     return _resolve(uri).fenced(fence)
 
 
-def _resolve(uri: str) -> Storage:
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@")
+
+
+def redact(text: str) -> str:
+    """`text` with the user-info of every URI in it (``scheme://user:secret@``) hidden."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def check_uri(uri: str) -> None:
+    """Raise `UserError` for a storage URI that cannot be used (no I/O): empty, another
+    scheme, credentials in it (never echoed), no bucket, unknown options."""
     text = uri.strip()
     if not text:
         raise UserError("storage is empty: give a path, s3://bucket/prefix or gs://bucket/prefix")
     if "://" not in text or text.startswith("file://"):
-        local = Path(text.removeprefix("file://")).expanduser().resolve()
-        return Storage(pafs.LocalFileSystem(), local.as_posix(), local.as_posix())
+        return
     parts = urlsplit(text)
+    if "@" in parts.netloc:
+        raise UserError("storage URI must not carry credentials; set them in the environment")
     if parts.scheme not in ("s3", "gs"):
         raise UserError(
             f"storage scheme {parts.scheme!r}:// is not supported (use a path, s3://, gs://)"
         )
-    if "@" in parts.netloc:
-        raise UserError("storage URI must not carry credentials; set them in the environment")
-    bucket, prefix = parts.netloc, parts.path.strip("/")
-    if not bucket:
+    if not parts.netloc:
         raise UserError(f"storage URI {parts.scheme}://{parts.path} names no bucket")
+    _query_options(parts.query, parts.scheme)
+
+
+def _resolve(uri: str) -> Storage:
+    check_uri(uri)
+    text = uri.strip()
+    if "://" not in text or text.startswith("file://"):
+        local = Path(text.removeprefix("file://")).expanduser().resolve()
+        return Storage(pafs.LocalFileSystem(), local.as_posix(), local.as_posix())
+    parts = urlsplit(text)
+    bucket, prefix = parts.netloc, parts.path.strip("/")
     options = _query_options(parts.query, parts.scheme)
     root = f"{bucket}/{prefix}" if prefix else bucket
     shown = f"{parts.scheme}://{root}"

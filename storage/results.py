@@ -16,6 +16,8 @@ API:
     returned, so a fragment never changes once readers can see it.
     ``store.reading(wanted=None) -> Reading`` — the deduplicated rows and what the read
     found wrong; ``store.read()`` — just the rows; ``store.fragments()`` — fragment names.
+    ``store.verify({fragment: expected_rows or None}) -> {fragment: why}`` — the recorded
+    fragments that are gone, whose footer does not parse, or whose row count differs.
 
 What the reader reads, and how it deduplicates (the rule, in one place):
 
@@ -24,6 +26,8 @@ What the reader reads, and how it deduplicates (the rule, in one place):
   Any other file is a *stray*: reported, never read. A fragment that cannot be read or
   whose columns are not `SCHEMA` is *unreadable*: reported by name and skipped, so one bad
   file never hides the rest (moving it aside makes `run` score that target task again).
+  A fragment of an older schema version, which lacks a column added since
+  (`storage.schema.ADDED_COLUMNS`), is read with that column null (unknown).
 - Within one trial (same `KEY`) the row of the latest attempt wins (ties: newest
   ``written_at``). Across trials of the same cell (same `RESULT_KEY`: a sweep extended
   with a target task gives its cells new trial keys) the newest written row wins.
@@ -44,6 +48,7 @@ import logging
 import math
 import re
 from collections.abc import Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,7 +62,15 @@ import pyarrow.parquet as pq
 from storage.errors import UserError
 from storage.files import Fence, Storage, check_name, describe_failure, resolve_storage
 from storage.layout import SweepLayout
-from storage.schema import KEY, METRICS, RESULT_KEY, SCHEMA, SCHEMA_VERSION, SPLITS
+from storage.schema import (
+    ADDED_COLUMNS,
+    KEY,
+    METRICS,
+    RESULT_KEY,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SPLITS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +240,28 @@ class ResultsStore:
         """Names of the fragments present (temporaries and strays excluded; not verified)."""
         return [n for n in self.storage.list_files(self.directory) if FRAGMENT_RE.fullmatch(n)]
 
+    def verify(self, recorded: Mapping[str, int | None]) -> dict[str, str]:
+        """Which of the `recorded` fragments (name -> rows written, if known) are damaged:
+        gone, with a footer that does not parse or columns not `SCHEMA`, or holding another
+        number of rows. Footers only are read (in parallel); nothing is moved."""
+        present = set(self.fragments())
+
+        def check(name: str) -> str | None:
+            if name not in present:
+                return "is gone"
+            rows, why = self._footer(self.storage.path(name))
+            if why is not None:
+                return f"is unreadable ({why})"
+            expected = recorded[name]
+            if expected is not None and rows != expected:
+                return f"is damaged ({rows} rows, {expected} written)"
+            return None
+
+        names = sorted(recorded)
+        with ThreadPoolExecutor(max_workers=min(16, max(1, len(names)))) as pool:
+            found = dict(zip(names, pool.map(check, names), strict=True))
+        return {name: why for name, why in found.items() if why is not None}
+
     def read(self) -> pa.Table:
         """The deduplicated rows (see `reading` for what the read found wrong)."""
         return self.reading().rows
@@ -295,34 +330,53 @@ class ResultsStore:
             )
             for row in found
         ]
+        for name in ADDED_COLUMNS:  # absent when every fragment read predates the column
+            if name not in rows.column_names:
+                rows = rows.append_column(name, pa.nulls(rows.num_rows, SCHEMA.field(name).type))
         table = rows.select(SCHEMA.names).cast(SCHEMA)
         return table, conflicts, tuple(str(t) for t in targets)
 
     def _source(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> Any:
         """Local files through DuckDB's own reader; object stores through `pyarrow.fs`."""
         if self.storage.is_local:
-            return con.read_parquet(paths, hive_partitioning=False)
+            # By name: fragments of an older schema version lack the columns added since.
+            return con.read_parquet(paths, hive_partitioning=False, union_by_name=True)
         return ds.dataset(paths, schema=SCHEMA, format="parquet", filesystem=self.storage.fs)
 
     def _diagnose(self, paths: list[str]) -> list[tuple[str, str]]:
         """The fragments that cannot be read as `SCHEMA`, each with why; nothing is moved."""
         bad = []
         for path in paths:
-            try:
-                with self.storage.fs.open_input_file(path) as source:
-                    found = pq.read_schema(source)
-                    pq.ParquetFile(source).metadata  # noqa: B018 - the footer must parse
-            except pa.ArrowException as exc:
-                bad.append((path, _short(exc)))
-                continue
-            except OSError as exc:
-                raise UserError(describe_failure(self.storage, "read", path, exc)) from exc
-            if not found.equals(SCHEMA.remove_metadata(), check_metadata=False):
-                bad.append((path, "columns differ from the results schema"))
+            _, why = self._footer(path)
+            if why is not None:
+                bad.append((path, why))
         if not bad:
             raise UserError(describe_failure(self.storage, "read", self.directory, OSError(
                 "the fragments could not be scanned together")))  # fmt: skip
         return bad
+
+    def _footer(self, path: str) -> tuple[int, str | None]:
+        """(rows, None) for a fragment whose footer parses with `SCHEMA`'s columns, else
+        (0, why). A storage error (not the file's fault) is a `UserError`."""
+        try:
+            with self.storage.fs.open_input_file(path) as source:
+                meta = pq.ParquetFile(source).metadata
+                found = meta.schema.to_arrow_schema()
+        except pa.ArrowException as exc:
+            return 0, _short(exc)
+        except OSError as exc:
+            raise UserError(describe_failure(self.storage, "read", path, exc)) from exc
+        if not _known_schema(found):
+            return 0, "columns differ from the results schema"
+        return meta.num_rows, None
+
+
+def _known_schema(found: pa.Schema) -> bool:
+    """`SCHEMA`, or `SCHEMA` as an older version wrote it (without the columns added since)."""
+    older = SCHEMA.remove_metadata()
+    for name in ADDED_COLUMNS:
+        older = older.remove(older.get_field_index(name))
+    return any(found.equals(s, check_metadata=False) for s in (SCHEMA.remove_metadata(), older))
 
 
 class _ScanFailed(Exception):
@@ -398,10 +452,10 @@ def _check_rows(table: pa.Table) -> None:
         metric = METRICS.get(row["metric"])
         if row["split"] not in SPLITS or metric is None:
             raise ValueError(f"unknown split or metric in {'/'.join(key)}")
-        if not (math.isfinite(row["value"]) and metric.low <= row["value"] <= metric.high):
+        if not (math.isfinite(row["value"]) and metric.contains(row["value"])):
             raise ValueError(
                 f"value {row['value']} of {'/'.join(key)} is outside {metric.name}'s scale "
-                f"[{metric.low:g}, {metric.high:g}]"
+                f"{metric.scale}"
             )
         if row["n_examples"] < 0:
             raise ValueError(f"n_examples of {'/'.join(key)} is negative")

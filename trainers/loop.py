@@ -4,11 +4,21 @@ A phase is a `TrainSpec` (plain values) plus the tasks it trains, each with its 
 the shared encoder: one task for phase 3 and single-task phase 2, several for multitask
 phase 2 (micro-batch i comes from the task that `evaluation.data.multitask`'s
 sampler assigns to i). AdamW without decay on biases and
-LayerNorm, linear warm-up and decay, gradient clipping and accumulation, bf16 autocast
-only on a CUDA GPU that supports it. Every `eval_every` steps the headline metric on the
+LayerNorm (fused or multi-tensor kernels: `adamw_kernel`), linear warm-up and decay, gradient
+clipping and accumulation, bf16 autocast when `precision` says so. Every `eval_every` steps
+the headline metric on the
 English dev examples (mean over tasks) drives early stopping with `patience` (0: none);
 the best weights are reloaded at the end. Checkpoints (`trainers.checkpoint`) hold every
 piece of state, so a resumed run ends exactly where an uninterrupted one would.
+
+Numbers do not depend on resources. An optimizer step draws `grad_accum` batches of
+`batch_size` features (the order a pure function of seed, task and epoch) and cuts each into
+units of `micro_batch_size`: the step's global units, numbered in order. A unit is the unit
+of randomness (the RNGs are seeded from seed, step and unit number right before its forward
+pass: dropout masks do not depend on who computes it), of loss normalisation (each unit's
+mean loss, divided by the number of units in the step) and of work: the `Engine` says which
+units this process computes (all of them in one process, every world-th under ZeRO) and sums
+the gradients. Only `micro_batch_size` can change the numbers, and it enters the cell key.
 
 Weights, optimizer and checkpoints belong to an `Engine`: `TorchEngine` here is the
 single-process one; `trainers.zero.ZeroEngine` is DeepSpeed ZeRO on one of several workers.
@@ -29,11 +39,13 @@ from evaluation.data.multitask import MultitaskSampler
 from evaluation.predict import golds
 from evaluation.scorers import get_scorer
 from evaluation.tasks import TaskSpec
+from storage.errors import UserError
 from trainers import state as train_state
 from trainers.checkpoint import CheckpointStore, Resume
 from trainers.formats import head_for
 from trainers.heads import Feature
 from trainers.hparams import PhaseHparams
+from trainers.precision import bf16_autocast
 from trainers.taskmodel import TaskModel, Tokenization, _to, predictor
 
 log = logging.getLogger("trainers")
@@ -55,6 +67,19 @@ class TrainSpec:
     max_seq_length: int | None = None  # what the tasks were tokenised to (`trainers.phase`)
     checkpoint_every: int | None = None  # default: eval_every
     eval_batch_size: int = 64
+    micro_batch_size: int | None = None  # None: batch_size
+    precision: str = "fp32"  # "bf16": forward passes under bf16 autocast (`trainers.precision`)
+    fused_optimizer: bool = True  # AdamW's fused kernel on CUDA, its foreach form elsewhere
+
+    @property
+    def unit_size(self) -> int:
+        return self.micro_batch_size or self.batch_size
+
+    @property
+    def units_per_step(self) -> int:
+        """The global units of one optimizer step (`batch_size` must be a multiple of
+        `micro_batch_size`; `trainers.placement` refuses a spec where it is not)."""
+        return self.grad_accum * (self.batch_size // self.unit_size)
 
     @classmethod
     def from_hparams(cls, hparams: PhaseHparams, seed: int, **extra: Any) -> TrainSpec:
@@ -85,14 +110,20 @@ class TrainResult:
 StepCallback = Callable[[int, float], None]
 
 
+class StopRequested(Exception):
+    """Raised by a `StepCallback` to stop training: the loop checkpoints this step first."""
+
+
 class Engine(Protocol):
     """What the loop asks of the owner of weights, optimizer and checkpoints."""
 
     def start(self, seed: int) -> train_state.TrainState: ...  # fresh (seeded) or resumed
 
-    def local(self, batch: list[Feature]) -> list[Feature]: ...  # this worker's share
+    def share(self, units: int) -> Sequence[int]: ...  # the step's units this process computes
 
-    def backward(self, loss: torch.Tensor) -> None: ...  # one micro-batch
+    def before_forward(self) -> None: ...  # right before each unit's forward pass
+
+    def backward(self, loss: torch.Tensor) -> None: ...  # one unit, loss / units in the step
 
     def step(self, loss: float) -> float: ...  # optimizer step; returns the global loss
 
@@ -114,14 +145,20 @@ class TorchEngine:
     def start(self, seed: int) -> train_state.TrainState:
         return train_state.start(self.model, self.opt, seed, self.checkpoints, self.resume)
 
-    def local(self, batch: list[Feature]) -> list[Feature]:
-        return batch
+    def share(self, units: int) -> Sequence[int]:
+        return range(units)
+
+    def before_forward(self) -> None:
+        pass
 
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
 
     def step(self, loss: float) -> float:
         optimizer, scheduler = self.opt
+        for p in self.model.parameters():  # as under ZeRO: an unused weight steps on zeros
+            if p.requires_grad and p.grad is None:  # (Adam moves it not, weight decay does)
+                p.grad = torch.zeros_like(p)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
         optimizer.step()
         scheduler.step()
@@ -152,21 +189,29 @@ def multitask_sampler(tasks: Mapping[str, TaskData], seed: int) -> MultitaskSamp
     return MultitaskSampler({name: len(t.train) for name, t in tasks.items()}, seed=seed)
 
 
-def bf16_autocast() -> bool:
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+def adamw_kernel(fused: bool, on_cuda: bool) -> tuple[bool | None, bool | None]:
+    """AdamW's (`fused`, `foreach`): one fused kernel on CUDA, the multi-tensor form elsewhere
+    (the same arithmetic as torch's per-parameter loop on a CPU); (None, None): torch's own."""
+    if not fused:
+        return None, None
+    return (True, None) if on_cuda else (None, True)
 
 
 def make_optimizer(
-    model: nn.Module, spec: TrainSpec, steps: int
+    model: nn.Module, spec: TrainSpec, steps: int, on_cuda: bool | None = None
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW and its schedule; `on_cuda`: where it will step (None: where the weights are)."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if on_cuda is None:
+        on_cuda = all(p.is_cuda for _, p in named)
     no_decay = [p for n, p in named if n.endswith("bias") or "LayerNorm" in n]
     decay = [p for n, p in named if not (n.endswith("bias") or "LayerNorm" in n)]
     groups = [
         {"params": decay, "weight_decay": spec.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=spec.lr)
+    fused, foreach = adamw_kernel(spec.fused_optimizer, on_cuda)
+    optimizer = torch.optim.AdamW(groups, lr=spec.lr, fused=fused, foreach=foreach)
     warmup = int(spec.warmup_ratio * steps)
 
     def factor(step: int) -> float:
@@ -189,6 +234,30 @@ def next_batch(state: train_state.TrainState, name: str, data: TaskData, spec: T
     return [data.train[i] for i in order[pos : pos + size]]
 
 
+def step_units(
+    tasks: Mapping[str, TaskData],
+    state: train_state.TrainState,
+    spec: TrainSpec,
+    sampler: MultitaskSampler | None,
+) -> list[tuple[str, list[Feature]]]:
+    """The step's global units (task, features), in order; every process draws them all."""
+    units = []
+    for micro in range(spec.grad_accum):
+        index = state.step * spec.grad_accum + micro
+        name = sampler.task_for_batch(index) if sampler else next(iter(tasks))
+        state.drawn[name] = state.drawn.get(name, 0) + 1
+        batch = next_batch(state, name, tasks[name], spec)
+        size = spec.unit_size
+        parts = [batch[i : i + size] for i in range(0, spec.batch_size, size)]
+        if not all(parts):
+            raise UserError(
+                f"task {name}: {len(batch)} training examples cannot fill "
+                f"{len(parts)} micro-batches of {size}"
+            )
+        units += [(name, part) for part in parts]
+    return units
+
+
 def train_step(
     model: TaskModel,
     tasks: Mapping[str, TaskData],
@@ -197,18 +266,18 @@ def train_step(
     spec: TrainSpec,
     sampler: MultitaskSampler | None,
 ) -> float:
+    units = step_units(tasks, state, spec, sampler)
     total = torch.zeros((), dtype=torch.float64)  # summed where the losses are: no host sync
-    for micro in range(spec.grad_accum):
-        index = state.step * spec.grad_accum + micro
-        name = sampler.task_for_batch(index) if sampler else next(iter(tasks))
-        state.drawn[name] = state.drawn.get(name, 0) + 1
+    for index in engine.share(len(units)):
+        name, features = units[index]
         data = tasks[name]
         kind = head_for(data.spec)
-        features = engine.local(next_batch(state, name, data, spec))
         batch = _to(kind.collate(features, _pad_id(data)), model)
-        with torch.autocast("cuda", torch.bfloat16, enabled=bf16_autocast()):
+        train_state.seed_unit(spec.seed, state.step, index)
+        engine.before_forward()
+        with bf16_autocast(model, spec.precision == "bf16"):
             logits = kind.forward(model.encoder, model.heads[name], batch)
-        loss = kind.loss(logits, batch) / spec.grad_accum
+        loss = kind.loss(logits, batch) / len(units)
         engine.backward(loss)
         total = total.to(loss.device) + loss.detach().double()
     return engine.step(float(total))
@@ -225,7 +294,8 @@ def dev_score(model: TaskModel, tasks: Mapping[str, TaskData], spec: TrainSpec) 
         if not data.dev:
             continue
         task = data.spec
-        predict = predictor(model, task, data.tok, spec.eval_batch_size, bf16_autocast())
+        bf16 = spec.precision == "bf16"
+        predict = predictor(model, task, data.tok, spec.eval_batch_size, bf16)
         result = get_scorer(task.scorer).score(
             predict(data.dev), golds(task, data.dev), language="en"
         )
@@ -280,7 +350,11 @@ def train(
         if state.step % every == 0 or state.step == steps or state.stopped:
             engine.save(state)
         if on_step is not None:
-            on_step(state.step, loss)
+            try:
+                on_step(state.step, loss)
+            except StopRequested:
+                engine.save(state)  # this step boundary is where a rerun resumes
+                raise
     if state.best_weights is not None:
         engine.load_weights(state.best_weights)
     model.eval()

@@ -1,0 +1,122 @@
+"""The ledger, not Tune's saved state, decides what runs — after a finished sweep too.
+
+A finished sweep is copied (its Tune state included), then damaged the ways the error
+messages and a user's accidents damage it: a fragment moved aside, one ledger entry
+deleted, the whole ledger deleted, a fragment truncated. `xstilts run` must then run
+exactly what is missing and end with the uninterrupted rows; `status` must not call a
+cell whose fragment is damaged "done".
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from evaluation.data.fixtures import write_fixtures
+from orchestrator.ledger import Ledger
+from storage.results import ResultsStore
+
+_spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
+assert _spec is not None and _spec.loader is not None
+sweeps = importlib.util.module_from_spec(_spec)
+sys.modules["sweeps"] = sweeps
+_spec.loader.exec_module(sweeps)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TARGETS = ["xnli", "udpos"]
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fixtures(tmp_path_factory.mktemp("fixtures") / "data", n_per_split=48)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory, fixtures: Path) -> dict:
+    """A finished sweep of two cells and two target tasks: the golden rows."""
+    tmp = tmp_path_factory.mktemp("finished")
+    spec = sweeps.write_spec(tmp / "mini.yaml", str(tmp / "runs"), fixtures, target_tasks=TARGETS)
+    out = sweeps.run(spec, tmp)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert list((tmp / "runs" / "mini" / "tune").iterdir()), "no Tune state to be stuck on"
+    rows = sweeps.logical(ResultsStore(str(tmp / "runs"), "mini").read())
+    return {"rows": rows, "root": tmp / "runs"}
+
+
+def _copy(finished: dict, tmp: Path, fixtures: Path) -> tuple[Path, Path]:
+    root = tmp / "runs"
+    shutil.copytree(finished["root"], root)
+    spec = sweeps.write_spec(tmp / "mini.yaml", str(root), fixtures, target_tasks=TARGETS)
+    return root / "mini", spec
+
+
+def _fragment(sweep: Path) -> tuple[str, str, str]:
+    """(trial key, target task, fragment) of one recorded target task."""
+    ledger = Ledger(str(sweep.parent), "mini")
+    key, state = sorted(ledger.all_states().items())[0]
+    task, fragment = sorted(state.targets.items())[0]
+    return key, task, fragment
+
+
+def _rerun(spec: Path, tmp: Path, sweep: Path, finished: dict) -> str:
+    out = sweeps.run(spec, tmp)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr
+    store = ResultsStore(str(sweep.parent), "mini")
+    assert sweeps.logical(store.read()) == finished["rows"]
+    assert store.reading().conflicts == ()
+    return out.stderr
+
+
+def test_fragment_moved_aside_is_scored_again(
+    tmp_path: Path, finished: dict, fixtures: Path
+) -> None:
+    sweep, spec = _copy(finished, tmp_path, fixtures)
+    key, task, fragment = _fragment(sweep)
+    (sweep / "results" / fragment).rename(tmp_path / fragment)
+    status = sweeps.run(spec, tmp_path, "status")
+    assert "1 done" in status.stdout and f"{fragment} is gone" in status.stderr
+    err = _rerun(spec, tmp_path, sweep, finished)
+    assert f"fragment {fragment} is gone; {task} will be scored again" in err
+    assert Ledger(str(sweep.parent), "mini").target_done(key, task)
+
+
+def test_truncated_fragment_is_scored_again_and_status_says_so(
+    tmp_path: Path, finished: dict, fixtures: Path
+) -> None:
+    sweep, spec = _copy(finished, tmp_path, fixtures)
+    fragment = _fragment(sweep)[2]
+    path = sweep / "results" / fragment
+    path.write_bytes(path.read_bytes()[:100])
+    status = sweeps.run(spec, tmp_path, "status")
+    assert status.returncode == 0, status.stderr
+    assert "1 done" in status.stdout
+    assert f"fragment {fragment} is unreadable" in status.stderr
+    # The damaged file stays where it is (never deleted); the reader skips it.
+    err = sweeps.run(spec, tmp_path).stderr
+    assert f"fragment {fragment} is unreadable" in err and path.exists()
+    assert sweeps.logical(ResultsStore(str(sweep.parent), "mini").read()) == finished["rows"]
+
+
+def test_ledger_entry_deleted_reruns_that_cell(
+    tmp_path: Path, finished: dict, fixtures: Path
+) -> None:
+    sweep, spec = _copy(finished, tmp_path, fixtures)
+    key, _, _ = _fragment(sweep)
+    entries = [p for p in (sweep / "ledger").rglob("*") if p.is_file() and key in p.name]
+    assert len(entries) == 1, entries
+    entries[0].unlink()
+    _rerun(spec, tmp_path, sweep, finished)
+    assert Ledger(str(sweep.parent), "mini").cell_state(key).status(TARGETS) == "done"
+
+
+def test_ledger_deleted_reruns_every_cell(tmp_path: Path, finished: dict, fixtures: Path) -> None:
+    sweep, spec = _copy(finished, tmp_path, fixtures)
+    shutil.rmtree(sweep / "ledger")
+    _rerun(spec, tmp_path, sweep, finished)
+    states = Ledger(str(sweep.parent), "mini").all_states()
+    assert len(states) == 2 and all(s.status(TARGETS) == "done" for s in states.values())

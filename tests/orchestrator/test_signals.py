@@ -1,0 +1,109 @@
+"""SIGTERM (preemption, `ray job stop`) and SIGINT (Ctrl-C) to a running `xstilts run`.
+
+The run stops within its grace period: the cell in training checkpoints at its next
+step boundary, the lease is released, Ray is shut down, and the exit code is 143 / 130
+with one line saying how to resume. Run again, the sweep ends with the rows of an
+uninterrupted run, values included.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evaluation.data.fixtures import write_fixtures
+from orchestrator.lease import live_holder
+from storage.results import ResultsStore
+
+_spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
+assert _spec is not None and _spec.loader is not None
+sweeps = importlib.util.module_from_spec(_spec)
+sys.modules["sweeps"] = sweeps
+_spec.loader.exec_module(sweeps)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+CHANGES = {"target_tasks": ["xnli", "udpos"]}
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fixtures(tmp_path_factory.mktemp("fixtures") / "data", n_per_split=48)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, fixtures: Path) -> dict:
+    tmp = tmp_path_factory.mktemp("reference")
+    spec = sweeps.write_spec(tmp / "mini.yaml", str(tmp / "runs"), fixtures, **CHANGES)
+    out = sweeps.run(spec, tmp)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return sweeps.logical(ResultsStore(str(tmp / "runs"), "mini").read())
+
+
+def _in_phase(sweep: Path, phase: str) -> bool:
+    """Some cell's ledger entry says it is running `phase`."""
+    for path in (sweep / "ledger").glob("*.json"):
+        try:
+            running = json.loads(path.read_text()).get("running") or {}
+        except (OSError, ValueError):
+            continue
+        if running.get("phase") == phase:
+            return True
+    return False
+
+
+def _stop_when(spec: Path, tmp: Path, ready, signum: int) -> tuple[int, str, float]:
+    """Start `xstilts run`, send `signum` to the driver once `ready()`, return (exit code,
+    stderr, seconds from the signal to the exit)."""
+    proc = subprocess.Popen(
+        [sweeps.XSTILTS, "run", str(spec)], env=sweeps.env_for(tmp), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 400
+        while not ready():
+            assert proc.poll() is None, proc.stderr.read()[-3000:] if proc.stderr else ""
+            assert time.monotonic() < deadline, "the run never got there"
+            time.sleep(0.1)
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+        return proc.returncode, err, time.monotonic() - sent
+    finally:
+        sweeps.kill_all(proc.pid, tmp)
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "phase"),
+    [(signal.SIGTERM, 143, "phase2"), (signal.SIGINT, 130, "evaluate")],
+    ids=["sigterm-mid-phase2", "sigint-mid-evaluation"],
+)
+def test_signal_stops_cleanly_and_resumes_to_the_uninterrupted_rows(
+    tmp_path: Path, reference: dict, fixtures: Path, signum: int, code: int, phase: str
+) -> None:
+    storage = tmp_path / "runs"
+    spec = sweeps.write_spec(tmp_path / "mini.yaml", str(storage), fixtures, **CHANGES)
+    sweep = storage / "mini"
+    if phase == "phase2":
+        ready = lambda: any(sweep.glob("phase2/*/checkpoints/ckpt-*.pt"))  # noqa: E731
+    else:
+        ready = lambda: _in_phase(sweep, "evaluate")  # noqa: E731
+    exit_code, err, seconds = _stop_when(spec, tmp_path, ready, signum)
+    assert exit_code == code, err[-3000:]
+    assert "Traceback" not in err and "Tuner.restore" not in err
+    assert f"resume with `xstilts run {spec}`" in err
+    assert seconds < 30 + 20, f"took {seconds:.0f} s to stop"
+    assert live_holder(str(storage), "mini") is None  # the lease is released
+    if phase == "phase2":  # the cell in training checkpointed where it stopped
+        assert any(sweep.glob("phase2/*/checkpoints/ckpt-*.pt"))
+    out = sweeps.run(spec, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    store = ResultsStore(str(storage), "mini")
+    assert sweeps.logical(store.read()) == reference
+    assert store.reading().conflicts == ()
