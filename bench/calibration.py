@@ -180,6 +180,7 @@ def write_store(sc: Scenario, data: dict[str, np.ndarray], results: Path, sweep:
                         "language": languages, "split": [spec.report_split] * n,
                         "metric": [spec.headline] * n, "value": scores[m, t, s].tolist(),
                         "n_examples": [N_EXAMPLES] * n, "task_version": [spec.version] * n,
+                        "data_source": ["fixtures"] * n,
                     })  # fmt: skip
                     key = f"{sweep}-{model}-{task}-{s}"
                     store.write_rows(table, trial_key=key, target_task=target, attempt=0)

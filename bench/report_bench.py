@@ -64,7 +64,7 @@ def main() -> None:
     wall, used = time.perf_counter() - start, time.process_time() - cpu
     print(f"analysis: {wall:.1f} s wall, {used:.1f} s CPU ({len(analysis.cells)} cells)")
     start, cpu = time.perf_counter(), time.process_time()
-    paths = write_report(None, results, "bench", root / "report", synthetic=True)
+    paths = write_report(None, results, "bench", root / "report")
     wall, used = time.perf_counter() - start, time.process_time() - cpu
     print(f"report:   {wall:.1f} s wall, {used:.1f} s CPU, store to report folder (target < 30 s)")
     print(f"          {paths.html}")

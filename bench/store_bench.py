@@ -49,6 +49,7 @@ def fragment_rows(cell: int, languages: int, attempt: int) -> list[dict[str, Any
             "value": round(rng.uniform(20, 90), 4),
             "n_examples": 1000,
             "task_version": 1,
+            "data_source": "fixtures",
         }
         for lang in range(languages)
         for metric in METRICS

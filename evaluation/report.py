@@ -1,8 +1,11 @@
 """The report folder: summary.json, report.md, a self-contained report.html, and PNG plots.
 
-``write_report(storage_fs, results_path, sweep, out_dir, synthetic) -> ReportPaths`` reads
+``write_report(storage_fs, results_path, sweep, out_dir) -> ReportPaths`` reads
 the results store (through `evaluation.analysis`), writes everything into `out_dir`, and
-returns the paths and the three-line answer (``answer_lines(summary)``). The markdown and
+returns the paths and the three-line answer (``answer_lines(summary)``). Whether scores
+come from synthetic data is read from the rows' `data_source` (provenance recorded where
+they were written): a banner says so when all are synthetic, and which target tasks are
+when a sweep mixes synthetic and own data. The markdown and
 the HTML are rendered from one list of sections, so they always say the same thing; the
 HTML inlines every plot as base64 and needs no other file.
 """
@@ -36,6 +39,25 @@ SYNTHETIC_BANNER = (
     "Synthetic data: these scores come from synthetic fixtures, not from real benchmark "
     "data. They exercise the pipeline and the analysis; they say nothing about real models."
 )
+MIXED_BANNER = (
+    "Synthetic data in part: some scores come from synthetic fixtures, the others from "
+    "real data. Data source per target task (rows): {sources}. Only the scores whose "
+    "source is `local` or `hub` alone are about real data."
+)
+
+
+def data_banner(summary: Mapping[str, Any]) -> str | None:
+    """The provenance warning of a report: all synthetic, mixed (which is which), or none."""
+    if not summary.get("synthetic"):
+        return None
+    by_task: Mapping[str, Mapping[str, int]] = summary.get("data_sources", {})
+    if all(set(by) == {"fixtures"} for by in by_task.values()):
+        return SYNTHETIC_BANNER
+    sources = "; ".join(
+        f"{task}: " + ", ".join(f"{source} ({n})" for source, n in by.items())
+        for task, by in by_task.items()
+    )
+    return MIXED_BANNER.format(sources=sources)
 
 
 @dataclass(frozen=True)
@@ -60,10 +82,10 @@ class Section:
     image: Path | None = None
 
 
-def _sections(summary: Mapping[str, Any], plots: list[Path], synthetic: bool) -> list[Section]:
+def _sections(summary: Mapping[str, Any], plots: list[Path]) -> list[Section]:
     out = [Section("h1", f"xstilts report — sweep {summary['sweep']}")]
-    if synthetic:
-        out.append(Section("warn", SYNTHETIC_BANNER))
+    if banner := data_banner(summary):
+        out.append(Section("warn", banner))
     out += [Section("h2", "Answer"), Section("ul", items=answer_lines(summary))]
     out += _quality(summary)
     out += [Section("h2", "Definitions"), Section("ul", items=DEFINITIONS)]
@@ -208,7 +230,6 @@ def write_report(
     results_path: str | Path,
     sweep: str,
     out_dir: Path,
-    synthetic: bool,
     primary: tuple[str, str] | None = None,
 ) -> ReportPaths:
     """Analyse `sweep` from its results store and write the report folder `out_dir`.
@@ -220,9 +241,9 @@ def write_report(
     """
     analysis = analyze(storage_fs, results_path, sweep, primary)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = analysis.summary() | {"synthetic": synthetic}
+    summary = analysis.summary()
     plots = write_plots(analysis, out_dir)
-    sections = _sections(summary, plots, synthetic)
+    sections = _sections(summary, plots)
     paths = ReportPaths(
         out_dir=out_dir,
         summary=out_dir / "summary.json",

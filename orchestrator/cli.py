@@ -122,17 +122,22 @@ def plan(
 @click.argument("spec", default="quickstart")
 @STORAGE
 @NAME
-def run(spec: str, storage: str | None, name: str | None) -> None:
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show Ray's and Tune's output here, not in a log file."
+)
+def run(spec: str, storage: str | None, name: str | None, verbose: bool) -> None:
     """Run a sweep (default: the built-in quickstart, on an embedded Ray, on CPU).
 
-    Connects to the cluster in RAY_ADDRESS when set. Run it again after any crash: it
-    resumes, and finished work is never redone.
+    Connects to the cluster in RAY_ADDRESS when set (and prints its dashboard address). Run
+    it again after any crash: it resumes, and finished work is never redone. Cells log to
+    the spec's experiment trackers (default: MLflow, under the sweep); Ray's and Tune's own
+    output goes to a log file under the sweep unless -v.
     """
     from orchestrator.driver import run_sweep
     from orchestrator.stopping import Stopped
 
     try:
-        result = run_sweep(_load(spec, storage, name))
+        result = run_sweep(_load(spec, storage, name), verbose=verbose)
     except Stopped as stop:
         click.echo(
             f"xstilts: stopped by {stop}; what was done is kept, resume with `xstilts run {spec}`",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from orchestrator import guard, raycluster, stopping
+from orchestrator import guard, raycluster, stopping, terminal, tracking
 from orchestrator.data_check import prepare_data
 from orchestrator.grid import Cell, digest, expand
 from orchestrator.jobs import build_jobs
@@ -57,8 +57,13 @@ class Outcome:
 
 
 def run_sweep(
-    spec: SweepSpec, console: Console | None = None, runner: Callable | None = None
+    spec: SweepSpec,
+    console: Console | None = None,
+    runner: Callable | None = None,
+    verbose: bool = False,
 ) -> Outcome:
+    """Run what remains of `spec`. Ray's and Tune's output goes to a log file under the
+    sweep (its path printed once), or, `verbose`, to the terminal as it comes."""
     console = console or Console(stderr=True)
     storage = resolve_storage(spec.storage)
     storage.check_reachable()
@@ -74,7 +79,13 @@ def run_sweep(
             f"sweep {spec.name!r}: {len(cells) - len(remaining)} of {len(cells)} cells done"
         )
         if remaining:
-            _fit(spec, storage, cells, remaining, ledger, runner, fence)
+            layout = SweepLayout.of(spec.storage, spec.name)
+            log_file = None if verbose else run_log(layout)
+            if log_file is not None:
+                console.print(f"Ray and Tune log to {log_file} (-v: to the terminal)")
+            with terminal.quiet(log_file):
+                tracked = start_tracking(spec, layout)
+                _fit(spec, storage, cells, remaining, ledger, runner, fence, tracked, log_file)
         lease.check()
     return outcome(ledger, cells)
 
@@ -121,6 +132,8 @@ def _fit(
     ledger: Ledger,
     runner: Callable | None,
     fence: LeaseFence,
+    tracked: tracking.Targets,
+    log_file: str | None = None,
 ) -> None:
     from ray import tune
 
@@ -134,6 +147,8 @@ def _fit(
     temp_dir = os.environ.get("XSTILTS_RAY_TEMP_DIR") or None
     started = raycluster.connect(temp_dir, env)
     try:
+        if os.environ.get("RAY_ADDRESS") and raycluster.dashboard_url():
+            terminal.say(f"Ray dashboard: {raycluster.dashboard_url()}")
         shape = raycluster.shape()
         raycluster.require_shared_storage(
             storage.root if storage.is_local else None, shape, storage.uri
@@ -147,6 +162,7 @@ def _fit(
                 # Trials run in other working directories: a local root must be absolute.
                 storage_uri=storage.root if storage.is_local else spec.storage,
                 fence=fence,
+                tracking=tracked,
                 **({"runner": runner} if runner else {}),
             ),
             lambda config: trial_resources(jobs[config["trial_key"]], spec),
@@ -155,13 +171,33 @@ def _fit(
         labels = {c.trial_key: c.label for c in cells}
         stopping.reset(spec.name)
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours stops the run (`stopping`)
-        with Progress(lambda: lines_from_states(labels, _display_states(ledger, cells))):
-            stopping.fit_or_stop(tuner.fit, spec.name, spec.scheduling.stop_grace_s)
+        snapshot = lambda: lines_from_states(labels, _display_states(ledger, cells))  # noqa: E731
+        try:
+            with Progress(snapshot, file=terminal.out(), redirect=log_file is None):
+                stopping.fit_or_stop(tuner.fit, spec.name, spec.scheduling.stop_grace_s)
+        finally:
+            tracking.finish_sweep(tracked, outcome(ledger, cells).exit_code == 0)
     finally:
         if started:
             import ray
 
             ray.shutdown()
+
+
+def run_log(layout: SweepLayout) -> str:
+    """This run's log file of Ray's and Tune's output (a local path)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return os.path.join(layout.logs, f"run-{stamp}-{os.getpid()}.log")
+
+
+def start_tracking(spec: SweepSpec, layout: SweepLayout) -> tracking.Targets:
+    """The sweep's trackers, each tried once (`tracking.start_sweep`); where they log and
+    any that is off, on the terminal."""
+    found, notices = tracking.targets(spec, layout)
+    found, more = tracking.start_sweep(found)
+    for line in [*notices, *more, *tracking.where(found)]:
+        terminal.say(line)
+    return found
 
 
 def _display_states(ledger: Ledger, cells: list[Cell]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from storage.errors import UserError
 from storage.files import Fence, resolve_storage
 from storage.layout import SweepLayout
 
+CORE = frozenset({"models", "data", "phase2", "phase3"})  # what every record holds
+
 
 def changed_fields(old: Any, new: Any, path: str = "") -> list[str]:
     """Dotted paths of the leaves that differ between two JSON-like values."""
@@ -42,15 +44,22 @@ def check_or_record(layout: SweepLayout, spec: SweepSpec, fence: Fence | None = 
     path = storage.root
     current = json.loads(json.dumps({**result_config(spec), "data_paths": data_paths(spec)}))
     payload = json.dumps({"sweep": spec.name, "config": current}, sort_keys=True, indent=1)
+    if fence is not None:
+        fence()  # a run that lost the sweep learns it here, before anything else
     if not storage.exists(path):
         _refuse_unrecorded(layout, storage.display(path))
     if storage.publish(path, payload.encode(), create_only=True):
         return
     stored = storage.read_bytes(path)
     try:
-        old = json.loads(stored or b"")["config"]
+        record = json.loads(stored or b"")
+        old, name = record["config"], record["sweep"]
+        if not isinstance(old, dict) or not set(old) >= CORE:
+            raise ValueError("sections missing")
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{storage.display(path)}: unreadable sweep record") from None
+    if name != spec.name:
+        raise UserError(f"{storage.display(path)}: records sweep {name!r}, not {spec.name!r}")
     changed = changed_fields(_shared(old, current), _shared(current, old))
     if changed:
         shown = ", ".join(changed[:6]) + (

@@ -15,6 +15,7 @@ from typing import Any
 from evaluation.tasks import get_task
 from orchestrator import metrics
 from orchestrator.ledger import Ledger
+from orchestrator.tracking import CellTracker
 from storage.results import ResultsStore
 from trainers.job import CellJob
 from trainers.loop import StopRequested
@@ -30,9 +31,11 @@ class StoreHooks:
         store: ResultsStore,
         report: Callable[[dict[str, Any]], None],
         stop: Callable[[], bool] = lambda: False,
+        tracker: CellTracker | None = None,
     ) -> None:
         self.job, self.ledger, self.store, self.report = job, ledger, store, report
         self.stop = stop  # asked to stop (`orchestrator.stopping.StopFlag`)
+        self.tracker = tracker  # experiment tracking (`orchestrator.tracking`), if any
         self.languages = 0
         self._phase_started = time.monotonic()
         self._phase = ""
@@ -68,6 +71,8 @@ class StoreHooks:
             }
             for row in rows
         ]
+        if self.tracker is not None:  # before the fragment: a rerun finds them logged
+            self.tracker.scores(task, full)
         fragment = self.store.write_rows(
             full, trial_key=job.trial_key, target_task=task, attempt=attempt
         )
@@ -79,8 +84,11 @@ class StoreHooks:
         self.report({"phase": "scored", "target_task": task, "languages_scored": self.languages})
 
     def progress(self, phase: str, target_task: str | None, detail: dict) -> None:
-        """Phase changes go to the ledger, Tune and the metrics; steps are not recorded.
-        Asked to stop: `StopRequested` (in training, the loop checkpoints this step first)."""
+        """Phase changes go to the ledger, Tune and the metrics; steps (and phases) to the
+        tracker. Asked to stop: `StopRequested` (in training, the loop checkpoints this step
+        first)."""
+        if self.tracker is not None:  # first: a step that stops here is logged, then saved
+            self.tracker.progress(phase, target_task, detail)
         if self.stop():
             raise StopRequested(f"{phase} {target_task or ''}".strip())
         if phase != self._phase:

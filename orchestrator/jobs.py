@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from orchestrator.grid import Cell, model_entries, phase2_tasks
+from orchestrator.grid import Cell, model_entries, model_execution, phase2_tasks
 from orchestrator.spec import SweepSpec
 from storage.layout import SweepLayout
 from trainers.celldata import DataAccess
@@ -23,8 +23,11 @@ def absolute(path: str | None) -> str | None:
 
 
 def resolved_model(spec: SweepSpec, name: str, entries: dict[str, ModelEntry]) -> ModelEntry:
-    """The ladder entry with the spec's per-model resource overrides applied."""
+    """The ladder entry with the spec's per-model resource and execution overrides applied."""
     entry = get_model(name, entries)
+    entry = dataclasses.replace(entry, execution=model_execution(spec, entry))
+    if entry.source == "local_dir":  # a relative checkpoint directory, as the spec says it
+        entry = dataclasses.replace(entry, location=str(absolute(entry.location)))
     override = spec.resources.get(name)
     if override is None:
         return entry
@@ -40,6 +43,8 @@ def data_access(spec: SweepSpec) -> DataAccess:
         max_train=caps.train,
         max_dev=caps.dev,
         max_eval=caps.eval,
+        per_task={t: (d.source, absolute(d.local_dir)) for t, d in spec.data.tasks.items()},
+        languages={t: tuple(langs) for t, langs in spec.languages.items()},
     )
 
 

@@ -57,7 +57,11 @@ def eval_tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> float:
     per_language = task.eval_examples
     if spec.data.max_examples.eval:
         per_language = min(per_language, spec.data.max_examples.eval)
-    return per_language * len(task.languages) * _tokens(spec, task, hp)
+    return (
+        per_language
+        * len(spec.languages.get(task.name) or task.languages)
+        * _tokens(spec, task, hp)
+    )
 
 
 def cell_flops(spec: SweepSpec, cell: Cell, params: int) -> float:
@@ -85,7 +89,7 @@ def plan(spec: SweepSpec, done: Callable[[Cell], int] | None = None) -> list[Cel
                 params=params,
                 phase2_trainings=0 if cell.intermediate_task == "none" else 1,
                 phase3_trainings=sum(t.needs_target_training for t in targets),
-                languages=sum(len(t.languages) for t in targets),
+                languages=sum(len(spec.languages.get(t.name) or t.languages) for t in targets),
                 gpu_hours=cell_flops(spec, cell, params) / spec.cost.sustained_flops_per_gpu / 3600,
                 done_targets=done(cell) if done else 0,
             )

@@ -270,6 +270,30 @@ class Analysis(Strict):
     primary: PrimaryContrast | None = None
 
 
+class MlflowTracking(Strict):
+    """MLflow: on by default. `uri`: a tracking server, a database (``sqlite:///...``) or a
+    folder; unset, a file store under ``<storage>/<sweep>/mlruns`` (local storage only)."""
+
+    enabled: bool = True
+    uri: str | None = Field(None, min_length=1)
+    experiment: str | None = Field(None, min_length=1)  # default: the sweep name
+
+
+class WandbTracking(Strict):
+    project: str = Field(min_length=1)
+    mode: Literal["offline", "online"] = "offline"  # offline: files only, no key needed
+    entity: str | None = Field(None, min_length=1)
+
+
+class Tracking(Strict):
+    """The experiment trackers cells log to; never part of a trial key (results don't change)."""
+
+    mlflow: MlflowTracking = MlflowTracking()
+    wandb: WandbTracking | None = None
+    tensorboard: bool = False
+    log_every: int = Field(1, ge=1)  # training steps between logged loss / lr / samples/s
+
+
 class SweepSpec(Strict):
     name: Annotated[str, AfterValidator(_check_name)]
     storage: Annotated[str, AfterValidator(_check_storage)]
@@ -288,6 +312,7 @@ class SweepSpec(Strict):
     scheduling: Scheduling = Scheduling()
     cost: CostModel = CostModel()
     analysis: Analysis | None = None
+    tracking: Tracking = Tracking()
 
     @model_validator(mode="after")
     def _primary_in_sweep(self) -> SweepSpec:

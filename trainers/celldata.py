@@ -1,16 +1,19 @@
-"""What a cell reads: examples per task and part (capped), the phase-1 tokenizer corpus,
-and derived seeds. Plain values in, no orchestrator types."""
+"""What a cell reads: examples per task and part (capped), in the selected languages, from
+each task's data source; the phase-1 tokenizer corpus; derived seeds; and the provenance
+its result rows record. Plain values in, no orchestrator types."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from evaluation.data.loaders import load_examples, task_labels
-from evaluation.tasks import TaskSpec
+from evaluation.data.examples import Entity
+from evaluation.data.loaders import entity_pool, load_examples, task_labels
+from evaluation.data.mirror import SOURCES, SourceKind, provenance
+from evaluation.tasks import TaskSpec, get_task
 from storage.errors import UserError
 from trainers.tokenizer import corpus_from_dir, dir_digest
 
@@ -23,24 +26,38 @@ def derive_seed(seed: int, *names: str) -> int:
 
 @dataclass(frozen=True)
 class DataAccess:
-    source: Literal["hub", "local"]
+    """Where a cell's data comes from: a default source, per-task sources that replace it,
+    and the languages each target task is evaluated in (default: all of the task's)."""
+
+    source: SourceKind
     local_dir: str | None
     native_dir: str | None
     max_train: int | None
     max_dev: int | None
     max_eval: int | None
+    per_task: Mapping[str, tuple[SourceKind, str | None]] = field(default_factory=dict)
+    languages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.source not in ("hub", "local"):
-            raise UserError(f"data source {self.source!r} is not 'hub' or 'local'")
+        for source in (self.source, *(s for s, _ in self.per_task.values())):
+            if source not in SOURCES:
+                raise UserError(f"data source {source!r} is not one of {', '.join(SOURCES)}")
+
+    def location(self, name: str) -> tuple[SourceKind, str | None]:
+        """(source, local directory) task `name` reads."""
+        return self.per_task.get(name, (self.source, self.local_dir))
+
+    def eval_languages(self, spec: TaskSpec) -> tuple[str, ...]:
+        return self.languages.get(spec.name) or spec.languages
 
     def _load(self, spec: TaskSpec, part: str, language: str, limit: int | None) -> list:
+        source, local_dir = self.location(spec.name)
         return load_examples(
             spec,
             part,
             language,
-            source=self.source,
-            local_dir=Path(self.local_dir) if self.local_dir else None,
+            source=source,
+            local_dir=Path(local_dir) if local_dir else None,
             native_dir=Path(self.native_dir) if self.native_dir else None,
             limit=limit,
         )
@@ -52,12 +69,23 @@ class DataAccess:
         return self._load(spec, "dev", "en", self.max_dev) if spec.dev else []
 
     def eval(self, spec: TaskSpec) -> dict[str, Sequence[Any]]:
-        return {lang: self._load(spec, "eval", lang, self.max_eval) for lang in spec.languages}
+        return {
+            lang: self._load(spec, "eval", lang, self.max_eval)
+            for lang in self.eval_languages(spec)
+        }
 
     def labels(self, spec: TaskSpec) -> tuple[str, ...]:
-        local = Path(self.local_dir) if self.local_dir else None
+        source, local_dir = self.location(spec.name)
+        local = Path(local_dir) if local_dir else None
         native = Path(self.native_dir) if self.native_dir else None
-        return task_labels(spec, source=self.source, local_dir=local, native_dir=native)
+        return task_labels(spec, source=source, local_dir=local, native_dir=native)
+
+    def entities(self, spec: TaskSpec) -> tuple[Entity, ...]:
+        """The candidate entity pool of an entity-linking task (Mewsli-X)."""
+        _, local_dir = self.location(spec.name)
+        local = Path(local_dir) if local_dir else None
+        native = Path(self.native_dir) if self.native_dir else None
+        return entity_pool(spec, local_dir=local, native_dir=native)
 
     def corpus_root(self) -> str:
         root = self.native_dir if self.source == "hub" else self.local_dir
@@ -70,3 +98,24 @@ class DataAccess:
 
     def corpus(self) -> list[str]:
         return corpus_from_dir(self.corpus_root())
+
+    def provenance(self, tasks: Iterable[str], corpus: bool = False) -> str:
+        """Where the data behind a result comes from: the sources of `tasks` (the target
+        task and the phase-2 tasks) and, with `corpus`, of the tokenizer's training text;
+        `fixtures`, `local` or `hub`, several joined by `+` (`fixtures+local`)."""
+        found = {kind for name in tasks for kind in self._task_provenance(name)}
+        if corpus:
+            root = self.native_dir if self.source == "hub" else self.local_dir
+            found.add(provenance("local" if self.source == "hub" else self.source, root))
+        return "+".join(sorted(found))
+
+    def _task_provenance(self, name: str) -> set[str]:
+        spec = get_task(name)
+        source, local_dir = self.location(name)
+        kinds = set()
+        for src in (*spec.train, *spec.dev, *spec.eval.values()):
+            if src.native is None:
+                kinds.add(provenance(source, local_dir))
+            elif not src.optional:
+                kinds.add(provenance("local", self.native_dir or local_dir))
+        return kinds

@@ -24,10 +24,15 @@ def examples_digest(examples: Sequence[Any]) -> str:
     return h.hexdigest()[:16]
 
 
+# Bumped when a head's features change form (2: tagging windows), so that no cache written
+# before is read.
+FEATURES_VERSION = 2
+
+
 def feature_path(cache_dir: str, key: tuple[str, str, str, int, bool], examples: Sequence) -> Path:
     tok_digest, task, split, max_len, train = key
     name = f"{split}-{max_len}-{'train' if train else 'eval'}-{examples_digest(examples)}.pkl"
-    return Path(cache_dir) / "features" / tok_digest / task / name
+    return Path(cache_dir) / f"features-v{FEATURES_VERSION}" / tok_digest / task / name
 
 
 def _write(path: Path, features: list[Feature]) -> None:

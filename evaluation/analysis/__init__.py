@@ -12,10 +12,11 @@ whenever one of them does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from evaluation.analysis import bootstrap as bs
@@ -45,7 +46,7 @@ from storage.errors import UserError
 from storage.files import Storage, resolve_storage
 from storage.results import Reading, ResultsStore
 
-DEFINITIONS_VERSION = 3
+DEFINITIONS_VERSION = 4
 DEFINITIONS = (
     "Headline metric per task: accuracy (XNLI, XCOPA, PAWS-X, Tatoeba), F1 (UD-POS, PAN-X, "
     "BUCC, XQuAD, MLQA, TyDiQA — EM reported beside it), map@20 (Mewsli-X, LAReQA), on the "
@@ -60,9 +61,13 @@ DEFINITIONS = (
     "variance = raw variance − mean over the same languages of the per-language sampling "
     "variance, floored at 0. The sampling variance is binomial for accuracy (XNLI, XCOPA, "
     "PAWS-X, Tatoeba): 100² p (1 − p) / n, n the row's n_examples. For F1 and map@20 (UD-POS, "
-    "PAN-X, BUCC, the QA tasks, Mewsli-X, LAReQA) no correction is applied (no closed form; "
-    "their disp is the raw non-English std). summary.json states the correction per target "
-    "task (noise_correction).",
+    "PAN-X, BUCC, the QA tasks, Mewsli-X, LAReQA) it is the square of the row's sampling SE, "
+    "the <metric>_se row written at score time: the SD of the metric over 200 bootstrap "
+    "resamples of the language's examples (sentences for UD-POS/PAN-X, questions for QA, "
+    "source sentences for BUCC, queries for Mewsli-X/LAReQA; seeded by task and language), "
+    "computed from the same predictions the prediction files hold. A target task some of "
+    "whose rows lack an SE (a store written before definitions 4) is not corrected. "
+    "summary.json states the correction per target task (noise_correction).",
     f"Over seeds (cell table): each statistic is the mean of its per-seed values, with a 95 % "
     f"bias-corrected percentile bootstrap interval ({bs.N_RESAMPLES} resamples of seeds, "
     f"then languages; fixed seed {bs.BASE_SEED}). With one seed the interval collapses to "
@@ -102,8 +107,9 @@ DEFINITIONS = (
     "(family-wise error 0.05); the lack-of-fit tests likewise. A primary contrast declared "
     "in the spec (analysis.primary) is tested on its own at 0.05 (no adjustment), outside "
     "that family, and reported first. The headline is the contrast with the smallest "
-    "adjusted p; a trend is claimed only when it is < 0.05. Minimum detectable slope: "
-    "(t(1 − 0.05 / (2m)) + t(0.8)) × SE, 80 % power at Holm's first-step level with m tests.",
+    "adjusted p; a trend is claimed only when it is < 0.05. Minimum detectable slope: δ × "
+    "SE, δ the noncentrality at which the two-sided t test on k − 2 df at Holm's first-step "
+    "level 0.05 / m has 80 % power under the noncentral t (scipy.stats.nct).",
 )
 
 __all__ = [
@@ -134,6 +140,8 @@ class Analysis:
     baseline_disp: dict[str, float]  # per target task: mean `none` disp (pooled scale)
     noise_correction: dict[str, str]  # per target task: how its disp is corrected
     primary: tuple[str, str] | None = None  # the spec's primary contrast
+    # Per target task: {data_source: rows}; `unknown` for rows written before provenance.
+    data_sources: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         return summary_dict(self, DEFINITIONS_VERSION)
@@ -164,6 +172,14 @@ def _effects(computed: list[Computed], missing: list[dict[str, object]]) -> list
             continue
         out.append(found)
     return out
+
+
+def _noise_corrections(blocks: list[Block], targets: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Per target task: how its headline dispersion is corrected for sampling noise."""
+    return {
+        t: noise_correction([b for b in blocks if b.target_task == t and _is_headline(b)])
+        for t in targets
+    }
 
 
 def _effects_reason(blocks: list[Block], effects: list[Effect]) -> str | None:
@@ -240,6 +256,17 @@ def analyze(
         notes=notes,
         effects_reason=_effects_reason(found.blocks, effects),
         baseline_disp=baseline,
-        noise_correction={t: noise_correction(get_task(t).headline) for t in found.languages},
+        noise_correction=_noise_corrections(found.blocks, found.languages),
         primary=primary,
+        data_sources=data_sources(reading.rows),
     )
+
+
+def data_sources(rows: pa.Table) -> dict[str, dict[str, int]]:
+    """Per target task, how many rows each data source gave (null: `unknown`)."""
+    out: dict[str, dict[str, int]] = {}
+    pairs = zip(rows["target_task"].to_pylist(), rows["data_source"].to_pylist(), strict=True)
+    for target, source in pairs:
+        by = out.setdefault(target, {})
+        by[source or "unknown"] = by.get(source or "unknown", 0) + 1
+    return {t: dict(sorted(by.items())) for t, by in sorted(out.items())}

@@ -202,8 +202,9 @@ ESTIMAND = {
         "delta_std (all languages, raw)",
     ],
     "noise_correction": "corrected variance = raw variance - mean per-language sampling "
-    "variance (binomial 100^2 p(1-p)/n_examples for accuracy), floored at 0; F1 and map@20: "
-    "not corrected",
+    "variance (binomial 100^2 p(1-p)/n_examples for accuracy; for F1 and map@20 the squared "
+    "<metric>_se row, a bootstrap over the language's examples at score time), floored at 0; "
+    "uncorrected where a row lacks its SE",
 }
 
 
@@ -233,4 +234,12 @@ def summary_dict(analysis: Analysis, version: int) -> dict[str, object]:
         "notes": _notes(analysis),
         "per_language_deltas": _language_deltas(analysis),
         "n_resamples": bs.N_RESAMPLES,
+        # Provenance, from the rows' `data_source`: per target task, each source's rows.
+        "data_sources": analysis.data_sources,
+        "synthetic": any(is_synthetic(s) for by in analysis.data_sources.values() for s in by),
     }
+
+
+def is_synthetic(data_source: str) -> bool:
+    """A `data_source` in which synthetic fixtures had a part (`fixtures`, `fixtures+local`)."""
+    return "fixtures" in data_source.split("+")

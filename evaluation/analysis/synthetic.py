@@ -28,7 +28,7 @@ from evaluation.analysis.blocks import reported_metrics
 from evaluation.analysis.bootstrap import rng_for
 from evaluation.tasks import get_task
 from storage.results import ResultsStore
-from storage.schema import SCHEMA
+from storage.schema import SCHEMA, SCHEMA_VERSION
 
 _METRIC_OFFSET = {"exact_match": -8.0, "precision": 1.0, "recall": -1.0}
 
@@ -49,6 +49,7 @@ class Planted:
     noise: float = 0.0  # per (seed, language) Gaussian noise
     all_metrics: bool = False  # every metric of the task, not only the reported ones
     splits: tuple[str, ...] = ()  # default: the task's report split
+    data_source: str = "fixtures"  # the provenance its rows record (they are synthetic)
 
 
 def _profile(target: str, n: int) -> np.ndarray:
@@ -89,7 +90,9 @@ def _table(plan: Planted, cell: tuple[str, str, int], target: str, values: np.nd
         for metric in metrics
         for lang, v in zip(spec.languages, values, strict=True)
     ]
-    return rows_table(plan.sweep, cell, plan.models[cell[0]], target, rows)
+    return rows_table(
+        plan.sweep, cell, plan.models[cell[0]], target, rows, data_source=plan.data_source
+    )
 
 
 def rows_table(
@@ -100,6 +103,7 @@ def rows_table(
     rows: list[tuple[str, str, str, float]],
     attempt: int = 0,
     n_examples: int = 1000,
+    data_source: str = "fixtures",
 ) -> pa.Table:
     """A contract-exact table of (language, split, metric, value) rows of one cell."""
     model, task, seed = cell
@@ -120,7 +124,8 @@ def rows_table(
         "attempt": [attempt] * n,
         "written_at": [datetime(2025, 1, 1, tzinfo=UTC)] * n,
         "task_version": [get_task(target).version] * n,
-        "schema_version": [1] * n,
+        "schema_version": [SCHEMA_VERSION] * n,
+        "data_source": [data_source] * n,
     }
     return pa.table(columns, schema=SCHEMA)
 

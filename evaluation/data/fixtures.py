@@ -26,8 +26,8 @@ import datasets
 import pyarrow as pa
 from datasets.utils import logging as hf_logging
 
+from evaluation.data.mirror import METADATA, config_dir, is_fixture_tree
 from evaluation.data.schemas import HubSchema, schema_for
-from evaluation.data.sources import config_dir
 from evaluation.data.synth import natives
 from evaluation.data.synth.hubrows import RowContext, to_hub
 from evaluation.data.synth.kinds import draw, kind_of, row_maker
@@ -37,7 +37,6 @@ from evaluation.tasks.spec import Source, TaskSpec
 from storage.errors import UserError
 
 FIXTURE_VERSION = 1
-METADATA = "metadata.json"
 
 
 @dataclass(frozen=True)
@@ -168,8 +167,11 @@ def _check_target(root: Path) -> None:
     """Write into a new or empty directory, or over earlier fixtures; nothing else."""
     if root.exists() and not root.is_dir():
         raise UserError(f"fixtures: {root} exists and is not a directory")
-    if root.is_dir() and any(root.iterdir()) and not (root / METADATA).exists():
-        raise UserError(f"fixtures: {root} is not empty and holds no fixtures ({METADATA})")
+    if root.is_dir() and any(root.iterdir()) and not is_fixture_tree(root):
+        raise UserError(
+            f"fixtures: {root} is not empty and holds no fixtures (no {METADATA} written by "
+            "`xstilts fixtures`); fixtures are only written into a new or empty directory"
+        )
 
 
 def _write_metadata(root: Path, tasks: list[TaskSpec], seed: int, n: int) -> None:
@@ -189,10 +191,15 @@ def read_metadata(root: Path) -> dict[str, Any]:
 
 
 def ensure_fixtures(root: Path, *, seed: int = 0, n_per_split: int = 200) -> Path:
-    """Generate fixtures under `root` unless they are there; atomic (temp dir + rename)."""
+    """Generate fixtures under `root` unless they are there; atomic (temp dir + rename).
+
+    `root` must be absent, empty, or hold fixtures already: a directory holding anything
+    else (a user's own data) is a `UserError`, and is never written to.
+    """
     root = Path(root)
-    if (root / METADATA).exists():
+    if is_fixture_tree(root):
         return root
+    _check_target(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
@@ -201,7 +208,7 @@ def ensure_fixtures(root: Path, *, seed: int = 0, n_per_split: int = 200) -> Pat
             root.rmdir()
         os.replace(tmp, root)
     except OSError:
-        if not (root / METADATA).exists():
+        if not is_fixture_tree(root):  # else another process wrote the same fixtures first
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,32 +4,49 @@
 `source="local"` reads `<root>/<dataset id>/<config>/<split>.parquet` (or the Hub's own
 sharded names, `<split>-00000-of-00001.parquet`), so a local directory is an exact
 mirror of the Hub repository and only the file location differs. Configs without a name
-live under `default/`, as on the Hub. Native (non-Hub) formats are read by
-`evaluation.data.native` from `<native_dir>/<dataset>/`.
+live under `default/`, as on the Hub. `source="fixtures"` reads a tree that `xstilts
+fixtures` wrote the same way. A local directory is only ever read, never written. Native
+(non-Hub) formats are read by `evaluation.data.native` from `<native_dir>/<dataset>/`.
+
+The mirror's layout and the provenance of what it holds: `evaluation.data.mirror`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import datasets
 import pyarrow.parquet as pq
 
+from evaluation.data.mirror import (
+    METADATA,
+    SOURCES,
+    SourceKind,
+    config_dir,
+    describe,
+    expected_file,
+    is_fixture_tree,
+    missing_message,
+    provenance,
+    split_files,
+)
 from evaluation.data.native import read as read_native
 from evaluation.tasks.spec import Source
 from storage.errors import UserError
 
-SourceKind = Literal["hub", "local"]
-DEFAULT_CONFIG = "default"
-
-
-def describe(src: Source) -> str:
-    return f"dataset {src.dataset!r} config {src.config!r} split {src.split!r}"
-
-
-def config_dir(root: Path, dataset: str, config: str | None) -> Path:
-    return Path(root) / dataset / (config or DEFAULT_CONFIG)
+__all__ = [
+    "METADATA",
+    "SOURCES",
+    "SourceKind",
+    "config_dir",
+    "describe",
+    "expected_file",
+    "is_fixture_tree",
+    "missing_message",
+    "provenance",
+    "read_source",
+    "split_files",
+]
 
 
 def read_source(
@@ -47,12 +64,12 @@ def read_source(
                 return None
             raise UserError(f"{describe(src)}: native data needs a local directory ({where})")
         return read_native(src, Path(where) / src.dataset)
-    if source == "local":
+    if source in ("local", "fixtures"):
         if local_dir is None:
-            raise UserError(f"{describe(src)}: source 'local' needs a local directory")
+            raise UserError(f"{describe(src)}: source {source!r} needs a local directory")
         return _read_local(src, Path(local_dir))
     if source != "hub":
-        raise UserError(f"{describe(src)}: unknown data source {source!r} (hub or local)")
+        raise UserError(f"{describe(src)}: unknown data source {source!r} ({', '.join(SOURCES)})")
     return _read_hub(src)
 
 
@@ -69,15 +86,9 @@ def _read_hub(src: Source) -> datasets.Dataset:
 def _read_local(src: Source, root: Path) -> datasets.Dataset:
     if not root.is_dir() or not any(root.iterdir()):
         raise UserError(f"{describe(src)}: local data directory {root} is empty or missing")
-    folder = config_dir(root, src.dataset, src.config)
-    if not folder.is_dir():
-        raise UserError(f"{describe(src)}: not in the local mirror ({folder} missing)")
-    files = sorted(folder.glob(f"{src.split}.parquet")) or sorted(
-        folder.glob(f"{src.split}-*.parquet")
-    )
+    files = split_files(src, root)
     if not files:
-        have = sorted({p.name.split(".")[0].split("-")[0] for p in folder.glob("*.parquet")})
-        raise UserError(f"{describe(src)}: no such split in {folder} (splits: {', '.join(have)})")
+        raise UserError(missing_message(src, root))
     tables = [pq.read_table(f) for f in files]
     parts = [datasets.Dataset(t) for t in tables]
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)

@@ -124,3 +124,15 @@ def test_progress_reports_each_file(tmp_path: Path) -> None:
     seen: list[str] = []
     write_fixtures(tmp_path, n_per_split=2, tasks=[get_task("pawsx")], progress=seen.append)
     assert len(seen) == 7 * 3  # seven languages, three splits
+
+
+def test_ensure_fixtures_never_writes_into_own_data(tmp_path: Path) -> None:
+    """A directory holding anything but fixtures (a user's mirror, or one with a
+    metadata.json of its own) is refused before anything is generated, and left as it is."""
+    own = tmp_path / "mirror"
+    (own / "google").mkdir(parents=True)
+    (own / METADATA).write_text("{}")
+    with pytest.raises(UserError, match="holds no fixtures"):
+        ensure_fixtures(own, n_per_split=2)
+    assert sorted(p.name for p in own.iterdir()) == ["google", METADATA]
+    assert [p.name for p in tmp_path.iterdir()] == ["mirror"]  # no temporary tree left

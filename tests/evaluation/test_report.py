@@ -15,6 +15,7 @@ import pytest
 from evaluation.analysis.synthetic import Planted, write_planted
 from evaluation.plots import PANEL_HEIGHT_PX, WIDTH_PX, heatmap_height_px, panel_grid
 from evaluation.report import ReportPaths, answer_lines, write_report
+from evaluation.tasks import get_task
 from storage.errors import UserError
 
 PLAN = Planted(
@@ -41,7 +42,7 @@ SCALING_KEYS = {
 def report(tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
     root = tmp_path_factory.mktemp("report")
     write_planted(root / "results", PLAN)
-    return write_report(None, root / "results", PLAN.sweep, root / "out", synthetic=True)
+    return write_report(None, root / "results", PLAN.sweep, root / "out")
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -67,7 +68,7 @@ def test_summary_json_has_the_issue_shape(report: ReportPaths) -> None:
     pooled = {(t, "all") for t in ("mnli", "multitask")}
     per_target = {(t, x) for t in ("mnli", "multitask") for x in PLAN.target_tasks}
     assert targets == per_target | pooled
-    assert summary["definitions_version"] == 3 and summary["method"]
+    assert summary["definitions_version"] == 4 and summary["method"]
     assert summary["multiplicity"]["correction"] == "holm"
     assert summary["multiplicity"]["n_tests"] == 8 and summary["multiplicity"]["alpha"] == 0.05
     assert summary["noise_correction"]["xnli"].startswith("binomial")
@@ -120,15 +121,33 @@ def test_markdown_and_html_carry_answer_banner_and_plots(report: ReportPaths) ->
 
 
 def test_real_data_reports_carry_no_synthetic_banner(tmp_path: Path) -> None:
-    write_planted(tmp_path / "results", Planted(target_tasks=("xnli",)))
-    paths = write_report(None, tmp_path / "results", "synthetic", tmp_path / "out", False)
+    write_planted(tmp_path / "results", Planted(target_tasks=("xnli",), data_source="local"))
+    paths = write_report(None, tmp_path / "results", "synthetic", tmp_path / "out")
     assert "Synthetic data" not in paths.markdown.read_text()
     assert "Synthetic data" not in paths.html.read_text()
+    summary = json.loads(paths.summary.read_text())
+    assert summary["synthetic"] is False and list(summary["data_sources"]["xnli"]) == ["local"]
+
+
+def test_a_mixed_store_says_which_target_task_is_synthetic(tmp_path: Path) -> None:
+    """Provenance is per row: a sweep with fixture and own data names each task's source."""
+    write_planted(tmp_path / "results", Planted(target_tasks=("xnli",), data_source="local"))
+    write_planted(tmp_path / "results", Planted(target_tasks=("udpos",)))
+    paths = write_report(None, tmp_path / "results", "synthetic", tmp_path / "out")
+    summary = json.loads(paths.summary.read_text())
+    assert summary["synthetic"] is True
+    sources = summary["data_sources"]
+    assert {t: list(by) for t, by in sources.items()} == {"udpos": ["fixtures"], "xnli": ["local"]}
+    rows = 3 * 2 * 3 * len(get_task("xnli").languages)  # models x tasks x seeds x languages
+    assert sources["xnli"]["local"] == rows
+    md = paths.markdown.read_text()
+    assert "Synthetic data in part" in md and "; xnli: local (" in md
+    assert "udpos: fixtures (" in md and "Synthetic data: these" not in md
 
 
 def test_empty_store_fails_with_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no fragments"):
-        write_report(None, tmp_path, "empty", tmp_path / "out", synthetic=False)
+        write_report(None, tmp_path, "empty", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

@@ -186,7 +186,7 @@ def test_a_run_that_lost_its_lease_writes_nothing(tmp_path: Path) -> None:
             "fragment": lambda: store.write_rows(
                 [{"model": "m", "model_params": 1, "intermediate_task": "none", "seed": 0,
                   "language": "en", "split": "test", "metric": "accuracy", "value": 1.0,
-                  "n_examples": 1, "task_version": 1}],
+                  "n_examples": 1, "task_version": 1, "data_source": "local"}],
                 trial_key="k1", target_task="xnli", attempt=0),
             "checkpoint": lambda: checkpoints.save(2, {"step": 2}),
             "checkpoint clear": checkpoints.clear,

@@ -13,7 +13,7 @@ from storage.results import ResultsStore
 ROW = {
     "model": "tiny-s", "model_params": 1, "intermediate_task": "none", "seed": 0,
     "language": "en", "split": "test", "metric": "accuracy", "value": 50.0,
-    "n_examples": 4, "task_version": 1,
+    "n_examples": 4, "task_version": 1, "data_source": "local",
 }  # fmt: skip
 
 

@@ -51,6 +51,7 @@ def make_rows(
             "value": value,
             "n_examples": 100,
             "task_version": 1,
+            "data_source": "local",
         }
         for language in languages
         for metric in ("f1", "exact_match")
@@ -73,11 +74,36 @@ def test_schema_is_exactly_the_contract(storage_uri: str) -> None:
     assert [f.name for f in SCHEMA] == [
         "sweep", "trial_key", "model", "model_params", "intermediate_task", "seed",
         "target_task", "language", "split", "metric", "value", "n_examples", "attempt",
-        "written_at", "task_version", "schema_version",
+        "written_at", "task_version", "schema_version", "data_source",
     ]  # fmt: skip
     assert SCHEMA.field("schema_version").type == pa.int16()
-    assert set(table.column("schema_version").to_pylist()) == {1}
+    assert set(table.column("schema_version").to_pylist()) == {2}
     assert set(table.column("sweep").to_pylist()) == {"sw"}
+    assert set(table.column("data_source").to_pylist()) == {"local"}
+
+
+def test_fragments_of_schema_version_1_read_with_unknown_provenance(storage_uri: str) -> None:
+    """A fragment written before `data_source` existed stays readable: null (unknown)."""
+    store = ResultsStore(storage_uri, "sw")
+    store.write_rows(make_rows(), trial_key="new", target_task="xnli", attempt=0)
+    old = store.write_rows(make_rows(seed=2), trial_key="old", target_task="xnli", attempt=0)
+    storage = resolve_storage(storage_uri)
+    path = f"{results_dir(storage_uri)}/{old}"
+    with storage.fs.open_input_file(path) as source:
+        v1 = pq.read_table(source).drop_columns(["data_source"])
+    v1 = v1.set_column(v1.schema.get_field_index("schema_version"), "schema_version",
+                       pa.array([1] * v1.num_rows, pa.int16()))  # fmt: skip
+    sink = pa.BufferOutputStream()
+    pq.write_table(v1, sink)
+    storage.publish(path, sink.getvalue().to_pybytes())
+    reading = store.reading()
+    assert not reading.unreadable and reading.rows.schema.equals(SCHEMA)
+    by_seed = {(r["seed"], r["data_source"]) for r in reading.rows.to_pylist()}
+    assert by_seed == {(1, "local"), (2, None)}
+    new = next(n for n in store.fragments() if n != old)
+    storage.delete(f"{results_dir(storage_uri)}/{new}")  # only v1 fragments: no such column
+    rows = store.read()
+    assert rows.schema.equals(SCHEMA) and set(rows.column("data_source").to_pylist()) == {None}
 
 
 def test_fragment_names_are_deterministic(storage_uri: str) -> None:

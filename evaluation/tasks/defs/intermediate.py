@@ -211,7 +211,7 @@ register(
         metrics=ACC,
         headline="accuracy",
         scorer="token_accuracy",
-        version=1,
+        version=2,  # 2: sentences past the window are tagged in windows, not cut
         columns={"tokens": "text", "tags": "tags"},
         # Supertag inventory comes from the corpus' own tags_to_id.json (jiant's format).
         train=(Source("ccg", None, "train", native="ccg"),),

@@ -134,7 +134,7 @@ register(
         metrics=("f1", "precision", "recall"),
         headline="f1",
         scorer="seqeval",
-        version=1,
+        version=2,  # 2: sentences past the window are tagged in windows, not cut
         columns={"tokens": "tokens", "tags": "pos_tags"},
         labels=UPOS,
         train=(Source(XTREME, "udpos.English", "train"),),
@@ -153,7 +153,7 @@ register(
         metrics=("f1", "precision", "recall"),
         headline="f1",
         scorer="seqeval",
-        version=1,
+        version=2,  # 2: sentences past the window are tagged in windows, not cut
         columns={"tokens": "tokens", "tags": "ner_tags"},
         labels=IOB2,
         train=(Source(XTREME, "PAN-X.en", "train"),),
