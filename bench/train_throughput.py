@@ -39,7 +39,7 @@ from trainers.heads import ClassificationHead
 from trainers.ladder import LADDER
 from trainers.loop import TaskData, TrainSpec, train
 from trainers.models import build_pretrained, tiny_config
-from trainers.taskmodel import TaskModel, Tokenization, predictor, task_features
+from trainers.taskmodel import TaskModel, Tokenization, scored_predictor, task_features
 from trainers.tokenizer import tokenizer_digest
 
 SYLLABLES = "ka lo mi re to shi na vu ze pa ri qo el an un os".split()
@@ -133,7 +133,7 @@ def bench_eval(name: str, tok, languages: int, per_language: int) -> float:
     tokn = Tokenization(tok, tokenizer_digest(tok), MAX_LEN, None)
     n = languages * per_language
     start = time.perf_counter()
-    evaluate(spec, by_lang, predictor(model, spec, tokn, 64, False), None)
+    evaluate(spec, by_lang, scored_predictor(model, spec, tokn, 64, False), None)
     ours = n / (time.perf_counter() - start)
 
     plain = hf_model(name).eval()

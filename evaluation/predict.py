@@ -5,9 +5,12 @@ The model side is a callable handed in (a `Predictor` from `trainers`, or an `Em
 for retrieval), so this module needs no trainer code: `infer` runs any batched forward
 function length-sorted under `torch.inference_mode`; `evaluate` predicts each language,
 writes ``<out_dir>/<task>/test-<lang>.<ext>`` as the official scripts read it and scores
-the predictions with the task's scorer; `evaluate_retrieval` does the same for Tatoeba and
-BUCC from sentence embeddings (of the phase-2 encoder, as Phang et al. score them), BUCC's
-margin threshold tuned on each language's validation gold and reused on test;
+the predictions with the task's scorer, and writes the head's mean negative
+log-likelihood (`nll`) from the same forward pass; every F1, map@20 and nll row comes with
+its test-set sampling SE (``<metric>_se``, `evaluation.sampling`); `evaluate_retrieval`
+does the same for Tatoeba and BUCC from sentence embeddings (of the phase-2 encoder, as
+Phang et al. score them), BUCC's margin threshold tuned on each language's validation gold
+and reused on test;
 `evaluate_dual` ranks a candidate pool with a trained dual encoder (Mewsli-X: the entity
 pool; LAReQA: every answer sentence of every language).
 """
@@ -33,17 +36,29 @@ from evaluation.retrieval import (
     mine_bucc,
     tatoeba_top1,
 )
+from evaluation.sampling import bootstrap_se, combine_mean_nll
 from evaluation.scorers import get_scorer
-from evaluation.tasks import TaskSpec
+from evaluation.tasks import Format, TaskSpec
 from storage.files import write_file
+from storage.schema import LOSS_METRIC, METRICS, sampling_se_metric
 
 Row = dict[str, Any]
 
 
-class Predictor(Protocol):
-    """Examples of one language -> predictions in the scorer's in-memory form."""
+@dataclass(frozen=True)
+class Predicted:
+    """One language's predictions in the scorer's in-memory form and, from the same
+    outputs, per example (summed nll of the gold, units): `trainers.heads.NllFn`; None
+    where the head has no likelihood."""
 
-    def __call__(self, examples: Sequence[Any]) -> Any: ...
+    predictions: Any
+    nll: np.ndarray | None = None
+
+
+class Predictor(Protocol):
+    """Examples of one language -> its `Predicted`."""
+
+    def __call__(self, examples: Sequence[Any]) -> Predicted: ...
 
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
@@ -121,18 +136,53 @@ def write_submission(out_dir: str | Path, spec: TaskSpec, language: str, text: s
     return path
 
 
+def row_metrics(spec: TaskSpec) -> tuple[str, ...]:
+    """Every metric a target task's rows carry per language: its scorer's metrics, the
+    sampling SE of each that has one, and `nll` with its SE where a fine-tuned head predicts
+    (retrieval has no head likelihood)."""
+    scorer = get_scorer(spec.scorer)
+    with_se = [m for m in spec.metrics if sampling_se_metric(m) in METRICS]
+    out = [*spec.metrics, *(sampling_se_metric(m) for m in with_se if scorer.per_example)]
+    if spec.needs_target_training and spec.format is not Format.RETRIEVAL:
+        out += [LOSS_METRIC, sampling_se_metric(LOSS_METRIC)]
+    return tuple(out)
+
+
+def _row(spec: TaskSpec, language: str, metric: str, value: float, n: int) -> Row:
+    return {
+        "target_task": spec.name,
+        "language": language,
+        "split": spec.report_split,
+        "metric": metric,
+        "value": float(value),
+        "n_examples": n,
+    }
+
+
 def score_rows(spec: TaskSpec, language: str, predictions: Any, gold: Any, n: int) -> list[Row]:
-    scores = get_scorer(spec.scorer).score(predictions, gold, language=language)
+    """The task's metrics, and the sampling SE of each that has an SE row (F1, map@20)."""
+    scorer = get_scorer(spec.scorer)
+    scores = scorer.score(predictions, gold, language=language)
+    rows = [_row(spec, language, m, scores[m], n) for m in spec.metrics]
+    with_se = [m for m in spec.metrics if sampling_se_metric(m) in METRICS]
+    if with_se and scorer.per_example is not None and scorer.combine is not None:
+        per_example = scorer.per_example(predictions, gold, language=language)
+        se = bootstrap_se(per_example, scorer.combine, spec.name, language, scorer.name)
+        rows += [_row(spec, language, sampling_se_metric(m), se[m], n) for m in with_se]
+    return rows
+
+
+def nll_rows(spec: TaskSpec, language: str, nll: np.ndarray, n: int) -> list[Row]:
+    """The head's mean nll over the language's units (examples; tokens for tagging) and its
+    sampling SE; nothing when no unit has a likelihood."""
+    units = float(nll[:, 1].sum())
+    if units <= 0:
+        return []
+    se = bootstrap_se(nll, combine_mean_nll, spec.name, language, LOSS_METRIC)[LOSS_METRIC]
+    value = float(nll[:, 0].sum()) / units
     return [
-        {
-            "target_task": spec.name,
-            "language": language,
-            "split": spec.report_split,
-            "metric": metric,
-            "value": float(scores[metric]),
-            "n_examples": n,
-        }
-        for metric in spec.metrics
+        _row(spec, language, LOSS_METRIC, value, n),
+        _row(spec, language, sampling_se_metric(LOSS_METRIC), se, n),
     ]
 
 
@@ -145,13 +195,17 @@ def evaluate(
     predictor: Predictor,
     out_dir: str | Path | None,
 ) -> list[Row]:
-    """Predict, write and score every language of a task with a trained head."""
+    """Predict, write and score every language of a task with a trained head; its nll
+    comes from the same forward pass as the predictions."""
     rows: list[Row] = []
     for language, examples in examples_by_language.items():
-        predictions = predictor(examples)
+        found = predictor(examples)
+        predictions = found.predictions
         if out_dir is not None:
             write_submission(out_dir, spec, language, submission_text(spec, predictions, examples))
         rows += score_rows(spec, language, predictions, golds(spec, examples), len(examples))
+        if found.nll is not None:
+            rows += nll_rows(spec, language, found.nll, len(examples))
     return rows
 
 

@@ -35,7 +35,9 @@ def sweep_needs(spec: SweepSpec) -> dict[str, list[Need]]:
         for name in phase2_tasks(inter):
             needs.setdefault(name, task_needs(get_task(name), trains=True))
     for name in spec.target_tasks:
-        needs[name] = task_needs(get_task(name), spec.languages.get(name))
+        needs[name] = task_needs(get_task(name), spec.eval_languages(name))
+        for stage in spec.stages(name):
+            needs.setdefault(stage, task_needs(get_task(stage), trains=True))
     return needs
 
 

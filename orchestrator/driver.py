@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,7 +24,7 @@ from orchestrator.data_check import prepare_data
 from orchestrator.grid import Cell, digest, expand
 from orchestrator.jobs import build_jobs
 from orchestrator.lease import Lease, LeaseFence
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import CellState, Ledger, cell_view
 from orchestrator.plan import longest_first, plan, wall_seconds
 from orchestrator.progress import Progress, lines_from_states
 from orchestrator.spec import SweepSpec
@@ -74,7 +74,8 @@ def run_sweep(
         guard.check_or_record(SweepLayout.of(spec.storage, spec.name), spec, fence)
         prepare_data(spec, console)
         reconcile(ledger, ResultsStore(spec.storage, spec.name), console)
-        remaining = [c for c in cells if _status(ledger, c) != "done"]
+        states = ledger.all_states()
+        remaining = [c for c in cells if _status(states, c) != "done"]
         console.print(
             f"sweep {spec.name!r}: {len(cells) - len(remaining)} of {len(cells)} cells done"
         )
@@ -98,15 +99,16 @@ def reconcile(ledger: Ledger, store: ResultsStore, console: Console) -> None:
         ledger.forget_target(damage.trial_key, damage.target_task)
 
 
-def _status(ledger: Ledger, cell: Cell) -> str:
-    return ledger.cell_state(cell.trial_key).status(cell.target_tasks)
+def _status(states: Mapping[str, CellState], cell: Cell) -> str:
+    s = cell_view(states, cell.trial_key, cell.target_keys)
+    return s.status(cell.target_tasks) if s else "pending"
 
 
 def outcome(ledger: Ledger, cells: list[Cell]) -> Outcome:
     states = ledger.all_states()
     done, failed, unfinished = [], {}, []
     for c in cells:
-        s = states.get(c.trial_key)
+        s = cell_view(states, c.trial_key, c.target_keys)
         status = s.status(c.target_tasks) if s else "pending"
         if status == "done":
             done.append(c)
@@ -204,10 +206,13 @@ def _display_states(ledger: Ledger, cells: list[Cell]) -> dict[str, Any]:
     from types import SimpleNamespace
 
     out = {}
-    for key, s in ledger.all_states().items():
-        targets = next((c.target_tasks for c in cells if c.trial_key == key), ())
-        out[key] = SimpleNamespace(
-            state=s.status(targets),
+    states = ledger.all_states()
+    for c in cells:
+        s = cell_view(states, c.trial_key, c.target_keys)
+        if s is None:
+            continue
+        out[c.trial_key] = SimpleNamespace(
+            state=s.status(c.target_tasks),
             phase=s.running.phase if s.running else "",
             target_task=(s.running.target_task or "") if s.running else "",
             languages_scored=_languages(s.targets),

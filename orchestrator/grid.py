@@ -8,16 +8,22 @@ sets one other than the ladder's. Storage, scheduling, resources, the other exec
 settings (compile, attention kernel, fused optimizer: the same numbers to reduction noise) and
 cost-model fields never enter a key. `phase2_key` covers only what phase 2 depends
 on, so a phase-2 model is shared by every cell that differs only in its target tasks.
+Each target task of a cell has its own key (`Cell.target_keys`: the phase-2 key and that
+task's phase-3 config), under which its phase 3, predictions, rows and ledger entry live:
+adding a target task to a sweep changes its cells' trial keys, never the others' work.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from evaluation.tasks import get_task
+from orchestrator.arms import parse_arm
+from orchestrator.recipes import Phase
 from orchestrator.spec import MULTITASK_TASKS, SweepSpec
 from storage.errors import UserError
 from trainers.ladder import Execution, ModelEntry, get_model
@@ -38,10 +44,17 @@ class Cell:
     target_tasks: tuple[str, ...]
     phase2_key: str
     trial_key: str
+    # Per target task, the key of its phase 3 and rows: the phase-2 key and that task's own
+    # config only, so adding a target task (a new trial key) leaves the others' work.
+    targets: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
         return f"{self.model}/{self.intermediate_task}/{self.seed}"
+
+    @property
+    def target_keys(self) -> dict[str, str]:
+        return dict(self.targets)
 
 
 def model_identity(entry: ModelEntry, execution: Execution | None = None) -> dict[str, Any]:
@@ -69,11 +82,34 @@ def model_execution(spec: SweepSpec, entry: ModelEntry) -> Execution:
 
 
 def phase2_tasks(intermediate_task: str) -> tuple[str, ...]:
-    if intermediate_task == "none":
+    """The tasks phase 2 trains for `intermediate_task` (a task, `none`, `multitask`, or an
+    arm of one: `mnli@n=2000`)."""
+    base = parse_arm(intermediate_task).task
+    if base == "none":
         return ()
-    if intermediate_task == "multitask":
+    if base == "multitask":
         return MULTITASK_TASKS
-    return (intermediate_task,)
+    return (base,)
+
+
+def train_caps(spec: SweepSpec, intermediate_task: str) -> dict[str, int]:
+    """Training examples per phase-2 task at most: the arm's `n=N` for each of its tasks,
+    else `data.max_examples.tasks` where it names one."""
+    size = parse_arm(intermediate_task).train_size
+    caps = spec.data.max_examples.tasks
+    return {
+        t: size if size is not None else caps[t]
+        for t in phase2_tasks(intermediate_task)
+        if size is not None or t in caps
+    }
+
+
+def _task_payload(spec: SweepSpec, phase: Phase, task: str, model: str | None) -> list[Any]:
+    """A trained task's version and hyperparameters (+ its own cap, where the spec sets one)."""
+    out: list[Any] = [get_task(task).version, spec.hparams(phase, task, model).key_dict()]
+    if task in spec.data.max_examples.tasks:
+        out.append({"max_train": spec.data.max_examples.tasks[task]})
+    return out
 
 
 def _data_identity(spec: SweepSpec) -> dict[str, Any]:
@@ -82,7 +118,7 @@ def _data_identity(spec: SweepSpec) -> dict[str, Any]:
     per-task sources where the spec sets them, and the example caps."""
     identity: dict[str, Any] = {
         "source": _read_as(spec.data.source),
-        "caps": spec.data.max_examples.model_dump(),
+        "caps": spec.data.max_examples.model_dump(exclude={"tasks"}),  # per task: payloads
     }
     if spec.data.tasks:
         identity["tasks"] = {t: _read_as(d.source) for t, d in sorted(spec.data.tasks.items())}
@@ -94,7 +130,10 @@ def _read_as(source: str) -> str:
 
 
 def phase2_payload(spec: SweepSpec, model: str, intermediate_task: str, seed: int) -> dict:
-    entry = get_model(model, model_entries(spec))
+    """What phase 2 of a cell depends on. An arm (`mnli@n=2000`) is in its name; a
+    per-task cap (`data.max_examples.tasks`) and per-model hyperparameters (`by_model`)
+    only in the tasks' entries they change."""
+    entry = protocol_model(spec, get_model(model, model_entries(spec)))
     tasks = phase2_tasks(intermediate_task)
     return {
         "key_version": KEY_VERSION,
@@ -103,20 +142,35 @@ def phase2_payload(spec: SweepSpec, model: str, intermediate_task: str, seed: in
         "intermediate_task": intermediate_task,
         "seed": seed,
         "data": _data_identity(spec),
-        "phase2": {t: [get_task(t).version, spec.phase2.resolve(t).key_dict()] for t in tasks},
+        "phase2": {t: _task_payload(spec, "phase2", t, model) for t in tasks},
     }
 
 
-def phase3_payload(spec: SweepSpec, languages: bool = True) -> dict:
-    """Per target task: its version, hyperparameters and, with `languages` and when the spec
-    selects some, the languages it is evaluated in (so that adding a language scores it;
-    a language selection changes which rows there are, never a value, so the sweep's
-    change guard leaves it out)."""
-    return {
-        t: [get_task(t).version, spec.phase3.resolve(t).key_dict()]
-        + ([sorted(spec.languages[t])] if languages and t in spec.languages else [])
-        for t in sorted(spec.target_tasks)
-    }
+def phase3_payload(spec: SweepSpec, model: str | None = None, languages: bool = True) -> dict:
+    """Per target task: its version and hyperparameters for `model`; with `languages`, the
+    languages it is evaluated in where they are not all of the task's (a selection or the
+    protocol's list: adding a language scores it; it changes which rows there are, never a
+    value, so the sweep's change guard leaves it out); the tasks trained before it, where
+    it has stages (XCOPA's SIQA, the SQuAD encoder of Tatoeba under XTREME-R)."""
+    out = {}
+    for t in sorted(spec.target_tasks):
+        entry = _task_payload(spec, "phase3", t, model)
+        chosen = spec.eval_languages(t)
+        if languages and (chosen != get_task(t).languages or spec.languages.get(t, "all") != "all"):
+            entry.append(sorted(chosen))
+        if stages := spec.stages(t):
+            staged = [[s, *_task_payload(spec, "phase3", s, model)] for s in stages]
+            entry.append({"stages": staged})
+        out[t] = entry
+    return out
+
+
+def protocol_model(spec: SweepSpec, entry: ModelEntry) -> ModelEntry:
+    """`entry` with the protocol's retrieval layer, unless the spec's own entry states one."""
+    own = spec.model_entries.get(entry.name)
+    if own is not None and own.retrieval_layer is not None:
+        return entry
+    return dataclasses.replace(entry, retrieval_layer=spec.bench.retrieval_layer(entry.layers))
 
 
 def model_entries(spec: SweepSpec) -> dict[str, ModelEntry]:
@@ -155,7 +209,7 @@ def model_entries(spec: SweepSpec) -> dict[str, ModelEntry]:
             vocab_size=facts.vocab_size,
             retrieval_layer=e.retrieval_layer
             if e.retrieval_layer is not None
-            else facts.layers // 2 + 1,
+            else spec.bench.retrieval_layer(facts.layers),
             resources=Resources(),
             execution=BF16,  # pretrained checkpoints, as the ladder's Hub entries
         )
@@ -168,25 +222,25 @@ def _too_long(spec: SweepSpec, name: str, max_tokens: int) -> list[str]:
     """Phases whose max_seq_length is past what the checkpoint's positions allow."""
     if name not in spec.models:
         return []
-    phases = {
+    phases: dict[Phase, set[str]] = {
         "phase2": {t for i in spec.intermediate_tasks for t in phase2_tasks(i)},
-        "phase3": set(spec.target_tasks),
+        "phase3": {s for t in spec.target_tasks for s in (t, *spec.stages(t))},
     }
     return [
         f"{phase}: max_seq_length {length} of {task} is past the {max_tokens} tokens "
         f"model {name}'s position embeddings allow"
         for phase, tasks in phases.items()
         for task in sorted(tasks)
-        if (length := getattr(spec, phase).resolve(task).max_seq_length) > max_tokens
+        if (length := spec.hparams(phase, task, name).max_seq_length) > max_tokens
     ]
 
 
 def expand(spec: SweepSpec) -> list[Cell]:
     """Every cell of the sweep, in the order they should be scheduled: largest first."""
-    phase3 = phase3_payload(spec)
     entries = model_entries(spec)
     cells = []
     for model in spec.models:
+        phase3 = phase3_payload(spec, model)  # the same for every model without by_model
         for task in spec.intermediate_tasks:
             for seed in spec.seeds:
                 p2 = phase2_payload(spec, model, task, seed)
@@ -199,10 +253,18 @@ def expand(spec: SweepSpec) -> list[Cell]:
                         target_tasks=tuple(spec.target_tasks),
                         phase2_key=p2_key,
                         trial_key=digest({"phase2": p2_key, "phase3": phase3}),
+                        targets=tuple(
+                            (t, target_key(p2_key, t, phase3[t])) for t in spec.target_tasks
+                        ),
                     )
                 )
     size = {m: get_model(m, entries).params for m in spec.models}
     return sorted(cells, key=lambda c: -size[c.model])  # stable: spec order within a size
+
+
+def target_key(phase2_key: str, task: str, phase3: Any) -> str:
+    """The key of one target task of a cell: its phase-2 model and its own phase-3 config."""
+    return digest({"phase2": phase2_key, "target_task": task, "phase3": phase3})
 
 
 def result_config(spec: SweepSpec) -> dict[str, Any]:
@@ -216,9 +278,31 @@ def result_config(spec: SweepSpec) -> dict[str, Any]:
         },
         "data": _data_identity(spec),
         "phase2": {
-            t: spec.phase2.resolve(t).key_dict()
+            t: spec.hparams("phase2", t).key_dict()
             for i in spec.intermediate_tasks
             for t in phase2_tasks(i)
         },
         "phase3": phase3_payload(spec, languages=False),
-    }
+    } | _per_model_and_task(spec)
+
+
+def _per_model_and_task(spec: SweepSpec) -> dict[str, Any]:
+    """Result config that only some specs have (absent otherwise, so that the others' stays
+    what it was): per-model hyperparameters and per-task training caps."""
+    out: dict[str, Any] = {}
+    if spec.phase2.by_model or spec.phase3.by_model:
+        out["by_model"] = {
+            m: {
+                "phase2": {
+                    t: spec.hparams("phase2", t, m).key_dict()
+                    for i in spec.intermediate_tasks
+                    for t in phase2_tasks(i)
+                },
+                "phase3": phase3_payload(spec, m, languages=False),
+            }
+            for m in spec.models
+            if m in spec.phase2.by_model or m in spec.phase3.by_model
+        }
+    if spec.data.max_examples.tasks:
+        out["max_train"] = dict(sorted(spec.data.max_examples.tasks.items()))
+    return out

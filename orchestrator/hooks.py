@@ -50,10 +50,15 @@ class StoreHooks:
         self.ledger.mark_phase2_done(self.job.config.trial_key, checkpoint)
 
     def target_done(self, task: str) -> bool:
-        return self.ledger.target_done(self.job.config.trial_key, task)
+        cfg = self.job.config
+        return self.ledger.target_done(cfg.target_keys[task], task) or self.ledger.target_done(
+            cfg.trial_key, task
+        )  # the second: a ledger written before target tasks had keys of their own
 
     def record(self, task: str, rows: list[dict]) -> None:
-        job, attempt = self.job.config, self.job.runtime.attempt
+        job = self.job.config
+        key = job.target_keys[task]  # the rows, the fragment and the ledger entry's key
+        attempt = self.ledger.begin_attempt(key)  # a new fragment name per scoring
         # Provenance of the data behind these scores: the target task's, phase 2's, and the
         # tokenizer corpus of a model whose tokenizer is trained on local data.
         source = job.data.provenance(
@@ -73,10 +78,8 @@ class StoreHooks:
         ]
         if self.tracker is not None:  # before the fragment: a rerun finds them logged
             self.tracker.scores(task, full)
-        fragment = self.store.write_rows(
-            full, trial_key=job.trial_key, target_task=task, attempt=attempt
-        )
-        self.ledger.mark_target_done(job.trial_key, task, fragment, rows=len(full))
+        fragment = self.store.write_rows(full, trial_key=key, target_task=task, attempt=attempt)
+        self.ledger.mark_target_done(key, task, fragment, rows=len(full))
         languages = len({r["language"] for r in rows})
         self.languages += languages
         metrics.count("rows_written", len(full), job.sweep, job.model.name)

@@ -9,7 +9,15 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from orchestrator.grid import Cell, model_entries, model_execution, phase2_tasks
+from orchestrator.arms import parse_arm
+from orchestrator.grid import (
+    Cell,
+    model_entries,
+    model_execution,
+    phase2_tasks,
+    protocol_model,
+    train_caps,
+)
 from orchestrator.spec import SweepSpec
 from storage.layout import SweepLayout
 from trainers.celldata import DataAccess
@@ -23,8 +31,9 @@ def absolute(path: str | None) -> str | None:
 
 
 def resolved_model(spec: SweepSpec, name: str, entries: dict[str, ModelEntry]) -> ModelEntry:
-    """The ladder entry with the spec's per-model resource and execution overrides applied."""
-    entry = get_model(name, entries)
+    """The ladder entry with the spec's per-model resource and execution overrides and the
+    protocol's retrieval layer applied."""
+    entry = protocol_model(spec, get_model(name, entries))
     entry = dataclasses.replace(entry, execution=model_execution(spec, entry))
     if entry.source == "local_dir":  # a relative checkpoint directory, as the spec says it
         entry = dataclasses.replace(entry, location=str(absolute(entry.location)))
@@ -44,12 +53,28 @@ def data_access(spec: SweepSpec) -> DataAccess:
         max_dev=caps.dev,
         max_eval=caps.eval,
         per_task={t: (d.source, absolute(d.local_dir)) for t, d in spec.data.tasks.items()},
-        languages={t: tuple(langs) for t, langs in spec.languages.items()},
+        languages={t: spec.eval_languages(t) for t in spec.target_tasks},
+        train_caps=dict(spec.data.max_examples.tasks),
     )
 
 
+def cell_data(spec: SweepSpec, data: DataAccess, intermediate_task: str) -> DataAccess:
+    """`data` with the training-set sizes of an arm's `n=N` for its phase-2 tasks."""
+    if parse_arm(intermediate_task).train_size is None:
+        return data
+    return dataclasses.replace(data, train_sizes=train_caps(spec, intermediate_task))
+
+
+def phase3_tasks(spec: SweepSpec, targets: tuple[str, ...]) -> tuple[str, ...]:
+    """The tasks phase 3 trains: each target task and the stages before it."""
+    out: list[str] = []
+    for t in targets:
+        out += [s for s in (*spec.stages(t), t) if s not in out]
+    return tuple(out)
+
+
 def cell_paths(layout: SweepLayout, cell: Cell) -> CellPaths:
-    return CellPaths(layout, cell.phase2_key, cell.trial_key)
+    return CellPaths(layout, cell.phase2_key, cell.trial_key, cell.target_keys)
 
 
 def build_jobs(spec: SweepSpec, layout: SweepLayout, cells: list[Cell]) -> dict[str, CellJob]:
@@ -67,9 +92,14 @@ def build_jobs(spec: SweepSpec, layout: SweepLayout, cells: list[Cell]) -> dict[
             phase2_tasks=tasks2,
             seed=cell.seed,
             target_tasks=cell.target_tasks,
-            phase2_hparams={t: spec.phase2.resolve(t) for t in tasks2},
-            phase3_hparams={t: spec.phase3.resolve(t) for t in cell.target_tasks},
-            data=data,
+            target_keys=cell.target_keys,
+            phase2_hparams={t: spec.hparams("phase2", t, cell.model) for t in tasks2},
+            phase3_hparams={
+                t: spec.hparams("phase3", t, cell.model)
+                for t in phase3_tasks(spec, cell.target_tasks)
+            },
+            stages={t: spec.stages(t) for t in cell.target_tasks if spec.stages(t)},
+            data=cell_data(spec, data, cell.intermediate_task),
             max_failures=spec.scheduling.max_failures,
         )
         jobs[cell.trial_key] = CellJob(config, cell_paths(layout, cell))

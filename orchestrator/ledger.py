@@ -16,6 +16,8 @@ API:
     ``ledger.mark_failed(trial_key, cause)`` — cause is kept as one line.
     ``ledger.cell_state(trial_key) -> CellState``; ``ledger.all_states() -> dict[str, CellState]``.
     ``CellState.status(target_tasks) -> "failed" | "done" | "running" | "pending"``.
+    ``cell_view(states, trial_key, target_keys) -> CellState | None`` — a cell with its
+    target tasks, which are recorded under their own target keys (`grid.Cell`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,28 @@ class CellState:
         if all(self.target_done(task) for task in target_tasks):
             return "done"
         return "running" if self.running is not None else "pending"
+
+
+def cell_view(
+    states: Mapping[str, CellState], trial_key: str, target_keys: Mapping[str, str]
+) -> CellState | None:
+    """One cell as the ledger knows it: attempts, phase and failure from the cell's own
+    entry; each target task from the entry of its target key (`grid.Cell.target_keys`),
+    which outlives the cell's trial key when the sweep gains a target task (or, from an
+    older ledger, the cell's entry). None when the ledger knows nothing of it."""
+    cell = states.get(trial_key)
+    targets: dict[str, str] = {}
+    rows: dict[str, int] = {}
+    for task, key in target_keys.items():
+        for source in (states.get(key), cell):
+            if source is not None and task in source.targets:
+                targets[task] = source.targets[task]
+                if task in source.rows:
+                    rows[task] = source.rows[task]
+                break
+    if cell is None and not targets:
+        return None
+    return replace(cell or CellState(trial_key), targets=targets, rows=rows)
 
 
 class Ledger:

@@ -5,7 +5,8 @@ token, a forward pass for evaluation 2 x parameters per token. Tokens per exampl
 phase's max sequence length (times the number of choices for multiple choice), unless
 `cost.tokens_per_example` says otherwise. Examples seen in training are
 min(max_steps x batch x accumulation, epochs x training examples), with training examples
-capped by `data.max_examples.train`. GPU-hours = FLOPs / `cost.sustained_flops_per_gpu`
+capped by `data.max_examples` (`train`, and per task: `tasks` or an arm's `n=N`); phase-3
+stages (SIQA before COPA) count as trainings. GPU-hours = FLOPs / `cost.sustained_flops_per_gpu`
 / 3600, summed over the GPUs a model uses.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.tasks import Format, TaskSpec, get_task
-from orchestrator.grid import Cell, expand, model_entries, phase2_tasks
+from orchestrator.grid import Cell, expand, model_entries, phase2_tasks, train_caps
 from orchestrator.spec import SweepSpec
 from storage.errors import UserError
 from trainers.hparams import PhaseHparams
@@ -43,10 +44,17 @@ def _tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> int:
     return int(per_example)
 
 
-def train_tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> float:
+def train_tokens(
+    spec: SweepSpec, task: TaskSpec, hp: PhaseHparams, cap: int | None = None
+) -> float:
+    """Tokens one training run of `task` reads; `cap`: its examples at most (an arm's n=N or
+    `data.max_examples.tasks`)."""
     examples = task.train_examples
     if spec.data.max_examples.train:
         examples = min(examples, spec.data.max_examples.train * max(1, len(task.train)))
+    cap = cap or spec.data.max_examples.tasks.get(task.name)
+    if cap:
+        examples = min(examples, cap)
     seen = float(hp.epochs or 1.0) * examples  # resolved specs always set epochs
     if hp.max_steps:
         seen = min(seen, hp.max_steps * hp.batch_size * hp.grad_accum)
@@ -57,19 +65,20 @@ def eval_tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> float:
     per_language = task.eval_examples
     if spec.data.max_examples.eval:
         per_language = min(per_language, spec.data.max_examples.eval)
-    return (
-        per_language
-        * len(spec.languages.get(task.name) or task.languages)
-        * _tokens(spec, task, hp)
-    )
+    return per_language * len(spec.eval_languages(task.name)) * _tokens(spec, task, hp)
 
 
 def cell_flops(spec: SweepSpec, cell: Cell, params: int) -> float:
     flops = 0.0
+    caps = train_caps(spec, cell.intermediate_task)
     for name in phase2_tasks(cell.intermediate_task):
-        flops += 6 * params * train_tokens(spec, get_task(name), spec.phase2.resolve(name))
+        hp2 = spec.hparams("phase2", name, cell.model)
+        flops += 6 * params * train_tokens(spec, get_task(name), hp2, caps.get(name))
     for name in cell.target_tasks:
-        task, hp = get_task(name), spec.phase3.resolve(name)
+        task, hp = get_task(name), spec.hparams("phase3", name, cell.model)
+        for stage in spec.stages(name):
+            hp_s = spec.hparams("phase3", stage, cell.model)
+            flops += 6 * params * train_tokens(spec, get_task(stage), hp_s)
         flops += 6 * params * train_tokens(spec, task, hp) + 2 * params * eval_tokens(
             spec, task, hp
         )
@@ -88,8 +97,10 @@ def plan(spec: SweepSpec, done: Callable[[Cell], int] | None = None) -> list[Cel
                 cell=cell,
                 params=params,
                 phase2_trainings=0 if cell.intermediate_task == "none" else 1,
-                phase3_trainings=sum(t.needs_target_training for t in targets),
-                languages=sum(len(spec.languages.get(t.name) or t.languages) for t in targets),
+                phase3_trainings=sum(
+                    t.needs_target_training + len(spec.stages(t.name)) for t in targets
+                ),
+                languages=sum(len(spec.eval_languages(t.name)) for t in targets),
                 gpu_hours=cell_flops(spec, cell, params) / spec.cost.sustained_flops_per_gpu / 3600,
                 done_targets=done(cell) if done else 0,
             )

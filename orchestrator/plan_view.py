@@ -19,15 +19,17 @@ from orchestrator.spec import SweepSpec
 
 
 def done_counts(spec: SweepSpec) -> dict[str, int]:
-    """Target tasks scored per trial key, from the ledger; {} for a sweep never run."""
-    from orchestrator.ledger import Ledger
+    """Target tasks scored per cell (trial key), from the ledger; {} for a sweep never run."""
+    from orchestrator.grid import expand
+    from orchestrator.ledger import Ledger, cell_view
     from storage.errors import UserError
 
     try:
         states = Ledger(spec.storage, spec.name).all_states()
     except UserError:
         return {}
-    return {key: len(state.targets) for key, state in states.items()}
+    views = {c.trial_key: cell_view(states, c.trial_key, c.target_keys) for c in expand(spec)}
+    return {key: len(view.targets) for key, view in views.items() if view is not None}
 
 
 def _hours(h: float) -> str:
@@ -136,7 +138,8 @@ def show_power(spec: SweepSpec, noise: Noise) -> None:
         "on k - 2 df, two-sided at 0.05 / m); MDS = the true slope it detects with 80 % power.\n"
         "MDS cells: simulated (formula). Simulated: the report's own fit over "
         f"{POWER_SIMULATIONS} stores; formula: scaling.minimum_detectable_slope at the "
-        "expected SE ((t(1 - 0.05/2m) + t(0.8)) x SE), optimistic with few sizes.\n"
+        "expected SE (noncentral t on k - 2 df: the slope / SE at which |t| exceeds "
+        "t(1 - 0.05/2m) with 80 % power, times SE).\n"
         "SE(slope) = sqrt((seed_sd^2 / seeds + model_sd^2) / sum (x - mean x)^2), "
         "x = log10(params); '—': no test (< 3 sizes or 1 seed)."
     )

@@ -54,10 +54,15 @@ class Progress:
     """Context manager: polls `snapshot()` every `interval` seconds and redraws."""
 
     def __init__(
-        self, snapshot: Callable[[], list[CellLine]], interval: float = 2.0, **console: Any
+        self,
+        snapshot: Callable[[], list[CellLine]],
+        interval: float = 2.0,
+        redirect: bool = True,  # others' prints above the display (else they go their way)
+        **console: Any,
     ) -> None:
         self.snapshot = snapshot
         self.interval = interval
+        self.redirect = redirect
         self.console = Console(stderr=True, **console)
         self.started = time.monotonic()
         self.done_at_start = 0
@@ -68,7 +73,10 @@ class Progress:
     def __enter__(self) -> Progress:
         lines = self._safe_snapshot()
         self.done_at_start = sum(x.state == "done" for x in lines)
-        self._live = Live(self._render(lines), console=self.console, refresh_per_second=1)
+        self._live = Live(
+            self._render(lines), console=self.console, refresh_per_second=1,
+            redirect_stdout=self.redirect, redirect_stderr=self.redirect,
+        )  # fmt: skip
         self._live.start()
         self._thread.start()
         return self

@@ -70,6 +70,14 @@ def connect(temp_dir: str | None = None, env_vars: dict[str, str] | None = None)
     return True
 
 
+def dashboard_url() -> str | None:
+    """The address of the connected cluster's dashboard (None without one)."""
+    from ray._private.worker import get_dashboard_url
+
+    url = get_dashboard_url()
+    return f"http://{url}" if url and "://" not in url else (url or None)
+
+
 def loopback_only() -> None:
     """Every component of the embedded Ray on 127.0.0.1: GCS, raylet, object manager,
     workers, agents, metrics. Ray on Linux otherwise picks the machine's routable address

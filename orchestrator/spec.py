@@ -24,10 +24,13 @@ from pydantic import (
 )
 
 from evaluation.data.multitask import PHANG_TASKS
-from evaluation.tasks import Format, Role, get_task, suggest, task_names
+from evaluation.tasks import Role, get_task, suggest, task_names
+from evaluation.tasks.protocols import Protocol, get_protocol
+from orchestrator.arms import parse_arm
+from orchestrator.recipes import DEFAULT_RECIPE, RECIPES, Cited, Phase, get_recipe
 from orchestrator.spec_checks import cross_check, format_errors
 from storage.errors import UserError
-from storage.files import check_uri
+from storage.files import check_uri, redact
 from trainers.hparams import PhaseHparams
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -66,11 +69,19 @@ def _check_target(name: str) -> str:
 
 
 def _check_intermediate(name: str) -> str:
-    if name in PSEUDO_TASKS:
+    """A plain intermediate task, `none`, `multitask`, or an arm of one (`mnli@n=2000`)."""
+    base = parse_arm(name).task
+    if base in PSEUDO_TASKS:
         return name
-    task = get_task_or_value_error(name, extra=PSEUDO_TASKS)
+    task = get_task_or_value_error(base, extra=PSEUDO_TASKS)
     if task.role is not Role.INTERMEDIATE:
-        raise ValueError(f"{name!r} is a target task, not an intermediate task")
+        raise ValueError(f"{base!r} is a target task, not an intermediate task")
+    return name
+
+
+def _check_recipe(name: str) -> str:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}{suggest(name, RECIPES)}")
     return name
 
 
@@ -107,49 +118,51 @@ class Hparams(Strict):
     weight_decay: float | None = Field(None, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)
     micro_batch_size: int | None = Field(None, gt=0)
+    mix_cap: int | None = Field(None, gt=0)  # multitask: p_i ∝ min(n_i, mix_cap)
 
 
-def jiant_defaults(fmt: Format) -> dict[str, Any]:
-    """Phang et al.'s jiant recipe: lr 1e-5, warm-up 10 %, batch 4 x 8 (x 4 for QA)."""
-    qa = fmt is Format.SPAN_QA
-    return {
-        "lr": 1e-5,
-        "epochs": 3.0,
-        "max_steps": None,
-        "batch_size": 4,
-        "grad_accum": 4 if qa else 8,
-        "warmup_ratio": 0.1,
-        "max_seq_length": 384 if qa else 256,
-        "eval_every": 500,
-        "patience": 5,
-        "weight_decay": 0.01,
-        "max_grad_norm": 1.0,
-    }
+class PhaseSettings(Strict):
+    """Hyperparameters for every task of a phase (`defaults`) and per task (`overrides`)."""
 
-
-class PhaseConfig(Strict):
     defaults: Hparams = Hparams()
     overrides: dict[str, Hparams] = {}
 
-    def resolve(self, task: str) -> PhaseHparams:
-        """Fully resolved hyperparameters for `task`: recipe <- phase defaults <- override.
-
-        `Hparams` has exactly `PhaseHparams`'s fields (and forbids others), so nothing
-        a spec sets is lost; `.key_dict()` is the merged mapping the cell keys hash.
-        """
-        merged = jiant_defaults(get_task(task).format)
-        merged.update(self.defaults.model_dump(exclude_none=True))
+    def layers(self, task: str, where: str) -> list[tuple[str, Hparams]]:
+        """(where, settings) that apply to `task`, the later over the earlier."""
+        out = [(f"{where}.defaults", self.defaults)]
         if task in self.overrides:
-            merged.update(self.overrides[task].model_dump(exclude_none=True))
-        return PhaseHparams(**merged)
+            out.append((f"{where}.overrides.{task}", self.overrides[task]))
+        return out
+
+
+class PhaseConfig(PhaseSettings):
+    """A phase's settings and, per model, settings that go over them. Precedence: recipe <
+    defaults < overrides.<task> < by_model.<m>.defaults < by_model.<m>.overrides.<task>."""
+
+    by_model: dict[str, PhaseSettings] = {}
+
+    def model_layers(self, task: str, where: str, model: str | None) -> list[tuple[str, Hparams]]:
+        out = self.layers(task, where)
+        if model is not None and model in self.by_model:
+            out += self.by_model[model].layers(task, f"{where}.by_model.{model}")
+        return out
+
+
+class Phase3Config(PhaseConfig):
+    # Target task -> tasks trained on its encoder, in order, before it (SIQA before COPA);
+    # replaces the protocol's stages of that task ([] for none).
+    stages: dict[str, list[str]] = {}
 
 
 class ExampleCaps(Strict):
-    """Optional caps on examples read per split (per language for eval); None = all."""
+    """Optional caps on examples read per split (per language for eval); None = all.
+    `tasks`: at most this many training examples of a trained task (a fixed, seeded subset
+    of what the other settings load)."""
 
     train: int | None = Field(None, gt=0)
     dev: int | None = Field(None, gt=0)
     eval: int | None = Field(None, gt=0)
+    tasks: dict[str, Annotated[int, Field(gt=0)]] = {}
 
 
 DataSource = Literal["hub", "local", "fixtures"]
@@ -270,12 +283,21 @@ class Analysis(Strict):
     primary: PrimaryContrast | None = None
 
 
+def _no_credentials(uri: str) -> str:
+    if redact(uri) != uri:
+        raise ValueError(
+            "credentials do not belong in a spec: set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment"
+        )
+    return uri
+
+
 class MlflowTracking(Strict):
     """MLflow: on by default. `uri`: a tracking server, a database (``sqlite:///...``) or a
     folder; unset, a file store under ``<storage>/<sweep>/mlruns`` (local storage only)."""
 
     enabled: bool = True
-    uri: str | None = Field(None, min_length=1)
+    uri: Annotated[str, AfterValidator(_no_credentials)] | None = Field(None, min_length=1)
     experiment: str | None = Field(None, min_length=1)  # default: the sweep name
 
 
@@ -303,10 +325,15 @@ class SweepSpec(Strict):
     target_tasks: list[TargetTask] = Field(min_length=1)
     seeds: list[Seed] = Field(min_length=1)
     data: DataConfig = DataConfig()
-    # Target task -> the languages it is evaluated in (default: all of the task's).
-    languages: dict[str, list[str]] = {}
+    # The benchmark's language lists, phase-3 stages and retrieval layer
+    # (`evaluation.tasks.protocols`): `xtreme` (v1, as Phang et al.) or `xtreme_r`.
+    protocol: Literal["xtreme", "xtreme_r"] = "xtreme_r"
+    # Target task -> the languages it is evaluated in, or `all` (default: the protocol's).
+    languages: dict[str, list[str] | Literal["all"]] = {}
+    # The named, cited defaults under phase2 / phase3 (`orchestrator.recipes`).
+    recipe: Annotated[str, AfterValidator(_check_recipe)] = DEFAULT_RECIPE
     phase2: PhaseConfig = PhaseConfig()
-    phase3: PhaseConfig = PhaseConfig()
+    phase3: Phase3Config = Phase3Config()
     resources: dict[str, ResourceConfig] = {}
     execution: dict[str, ExecutionConfig] = {}
     scheduling: Scheduling = Scheduling()
@@ -331,6 +358,43 @@ class SweepSpec(Strict):
                 "sweep's target_tasks" + suggest(primary.target_task, [*self.target_tasks, "all"])
             )
         return self
+
+    # --- what the spec resolves to --------------------------------------------------------
+
+    @property
+    def bench(self) -> Protocol:
+        return get_protocol(self.protocol)
+
+    def hparam_sources(self, phase: Phase, task: str, model: str | None = None) -> dict[str, Cited]:
+        """Every hyperparameter of `task` in `phase` (for `model`), with where it comes from:
+        the recipe's citation, or the spec field that set it."""
+        out = get_recipe(self.recipe).phase(phase).resolve(get_task(task))
+        config: PhaseConfig = getattr(self, phase)
+        for where, settings in config.model_layers(task, phase, model):
+            for name, value in settings.model_dump(exclude_none=True).items():
+                out[name] = Cited(value, f"spec {where}")
+        return out
+
+    def hparams(self, phase: Phase, task: str, model: str | None = None) -> PhaseHparams:
+        """The resolved hyperparameters of `task` in `phase` for `model` (None: without
+        per-model settings). `Hparams` has exactly `PhaseHparams`'s fields, so nothing a spec
+        sets is lost; `.key_dict()` is what the cell keys hash."""
+        cited = self.hparam_sources(phase, task, model)
+        return PhaseHparams(**{name: c.value for name, c in cited.items()})
+
+    def eval_languages(self, task: str) -> tuple[str, ...]:
+        """The languages target task `task` is scored in: the spec's selection, else the
+        protocol's list; in the registry's order."""
+        chosen = self.languages.get(task, "all")
+        if chosen == "all":
+            return self.bench.task_languages(task)
+        return tuple(lang for lang in get_task(task).languages if lang in chosen)
+
+    def stages(self, task: str) -> tuple[str, ...]:
+        """Tasks trained on `task`'s encoder, in order, before it (phase 3)."""
+        if task in self.phase3.stages:
+            return tuple(self.phase3.stages[task])
+        return self.bench.task_stages(task)
 
 
 # ----------------------------------------------------------------------------- loading

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from orchestrator.grid import expand
 from orchestrator.lease import live_holder
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import Ledger, cell_view
 from orchestrator.spec import SweepSpec
 from orchestrator.verify import damaged, without
 from storage.errors import UserError
@@ -31,7 +31,7 @@ def show_status(spec: SweepSpec) -> dict[str, int]:
         table.add_column(col, overflow="fold")
     counts = {"done": 0, "running": 0, "failed": 0, "pending": 0}
     for cell in expand(spec):
-        s = states.get(cell.trial_key)
+        s = cell_view(states, cell.trial_key, cell.target_keys)
         status = s.status(cell.target_tasks) if s else "pending"
         counts[status] += 1
         running = s.running if s else None

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
+
+from orchestrator import terminal
 
 NAMESPACE = "xstilts"
 _POLL_S = 0.5
@@ -120,7 +121,7 @@ def fit_or_stop(fit: Callable[[], object], sweep: str, grace_s: float) -> None:
             print(
                 f"xstilts: {signal.Signals(got[0]).name}: stopping; running cells checkpoint "
                 f"(up to {grace_s:.0f} s; signal again to stop now)",
-                file=sys.stderr,
+                file=terminal.out(),  # the terminal, also while Ray's output goes to a log
                 flush=True,
             )
             _request_and_wait(sweep, grace_s, lambda: len(got) > 1)

@@ -17,6 +17,10 @@
   tune/                           Ray Tune's experiment state
   cache/                          tokenizers and tokenised features (local storage only;
                                   on object stores: ~/.cache/xstilts/<sweep> on each node)
+  mlruns/                         the default MLflow file store (local storage only)
+  tensorboard/, wandb/            TensorBoard event files, W&B run files (when enabled)
+  logs/                           Ray's and Tune's output of each `xstilts run`
+                                  (these three: in the node cache on object stores)
   report/                         `xstilts report` (local storage only)
 ```
 
@@ -83,6 +87,29 @@ class SweepLayout:
         if self.is_local:
             return self._under("cache")
         return str(Path("~/.cache/xstilts").expanduser() / self.sweep)
+
+    @property
+    def mlruns(self) -> str | None:
+        """The default MLflow file store: under the sweep when storage is local, else none."""
+        return self._under("mlruns") if self.is_local else None
+
+    @property
+    def tensorboard(self) -> str:
+        """TensorBoard event files (a local directory, as `cache`)."""
+        return self._local("tensorboard")
+
+    @property
+    def wandb(self) -> str:
+        """W&B's run files (a local directory, as `cache`)."""
+        return self._local("wandb")
+
+    @property
+    def logs(self) -> str:
+        """Ray's and Tune's output of each `xstilts run` (a local directory, as `cache`)."""
+        return self._local("logs")
+
+    def _local(self, name: str) -> str:
+        return self._under(name) if self.is_local else str(Path(self.cache) / name)
 
     @property
     def report(self) -> str:

@@ -1,7 +1,8 @@
 """One grid cell, end to end: phase 2 once, then each target task (phase 3 + zero-shot).
 
 The orchestrator calls `run_cell(job, hooks)` inside a Ray Tune trial; this module knows
-nothing of Ray. `CellJob` (`trainers.job`) holds plain values; `CellHooks` is how the cell
+nothing of Ray (a distributed model's Train runs and tasks are `trainers.distributed`'s and
+`trainers.remote`'s). `CellJob` (`trainers.job`) holds plain values; `CellHooks` is how the cell
 asks what is already done and hands over results (the orchestrator owns the ledger and the
 store). Every checkpoint, encoder and prediction write goes through `job.runtime.fence`.
 A phase's model and data come from `trainers.phase`, as on Ray Train workers.
@@ -17,6 +18,9 @@ A phase's model and data come from `trainers.phase`, as on Ray Train workers.
   `hooks.record(task, rows)`. Tatoeba and BUCC are scored on the phase-2 encoder directly
   (BUCC's threshold tuned on its validation gold); Mewsli-X and LAReQA train a dual encoder
   (`trainers.dual`) in phase 3 and rank their whole candidate pool.
+- A distributed model (XL, XXL) trains on Ray Train workers; its trial never loads it:
+  publishing an encoder and predicting run as Ray tasks with a worker's bundle
+  (`trainers.remote`), with the same code as in a one-process trial (`trainers.zeroshot`).
 - Seeds derive from `job.config.seed` and the phase and task names. The phase-1 weights
   of a local (tiny) model are fixed per model (seed `PHASE1_SEED`), as a pretrained model is.
 """
@@ -25,35 +29,37 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from pathlib import Path
 from typing import Protocol
 
 import torch
 
-from evaluation.data.examples import Entity
-from evaluation.data.loaders import entity_pool
-from evaluation.predict import Row, evaluate, evaluate_dual, evaluate_retrieval
-from evaluation.tasks import Format, TaskSpec, get_task
-from storage.files import fetch_dir, publish_dir
+from evaluation.predict import Row
+from evaluation.tasks import TaskSpec, get_task
+from storage.errors import UserError
+from storage.files import fetch_dir
+from trainers import remote
 from trainers.celldata import DataAccess, derive_seed
 from trainers.checkpoint import CheckpointStore
 from trainers.distributed import fit_phase
-from trainers.dual import dual_encoder
 from trainers.formats import head_for
 from trainers.hparams import PhaseHparams
 from trainers.job import CellJob
-from trainers.loop import TaskData, TrainSpec, bf16_autocast, train
+from trainers.loop import TaskData, train
 from trainers.models import Pretrained, build_pretrained, load_dir
-from trainers.phase import PHASE1_SEED, device, phase_model, phase_tasks, publish_encoder
+from trainers.phase import (
+    PHASE1_SEED,
+    device,
+    phase_model,
+    phase_tasks,
+    publish_encoder,
+    train_spec,
+)
 from trainers.placement import check_cell
-from trainers.taskmodel import TaskModel, embedder, predictor
+from trainers.taskmodel import TaskModel, Tokenization
+from trainers.zeroshot import encoder_rows, model_rows, published
 
 log = logging.getLogger("trainers")
-RETRIEVAL_MAX_LEN = 128
 
 
 class CellHooks(Protocol):
@@ -90,44 +96,74 @@ def check_job(job: CellJob) -> None:
         spec = get_task(name)
         if spec.needs_target_training:
             head_for(spec)
+    if cfg.model.execution.compile and cfg.model.resources.zero_stage == 3:
+        raise UserError(
+            f"model {cfg.model.name}: compile is for one process and ZeRO-2 (ZeRO-3 gathers "
+            "each parameter in hooks that torch.compile does not trace)"
+        )
     if cfg.model.resources.distributed:
         check_cell(job)
+        staged = sorted(t for t in cfg.target_tasks if cfg.stages.get(t))
+        if staged:
+            raise UserError(
+                f"model {cfg.model.name}: phase-3 stages ({', '.join(staged)}) run in one "
+                "process only so far; set phase3.stages.<task>: [] for this model's sweep"
+            )
 
 
 # --- phase 2 --------------------------------------------------------------------------
 
 
 def phase2(job: CellJob, hooks: CellHooks, data: DataAccess) -> str:
-    """A local directory holding the phase-2 encoder (trained now, or earlier)."""
+    """Where the phase-2 encoder is (trained now, or earlier): a local directory for a
+    one-process model, its published URI for a distributed one (whose trial never holds it)."""
     cfg, paths = job.config, job.paths
     final = paths.phase2_final
+    distributed = cfg.model.resources.distributed
     local = os.path.join(paths.cache_dir, "phase2", cfg.phase2_key)
     if hooks.phase2_done():
         log.info("phase2 reuse %s", cfg.phase2_key)
-        return fetch_dir(final, local)
-    key = data.corpus_key() if cfg.model.source == "local_config" else None
-    pre = build_pretrained(cfg.model, seed=PHASE1_SEED, corpus=data.corpus,
-                           cache_dir=paths.cache_dir, corpus_key=key)  # fmt: skip
+        return final if distributed else fetch_dir(final, local)
     store = CheckpointStore(paths.phase2_checkpoints, job.runtime.fence)
+    seed = derive_seed(cfg.seed, "phase2", cfg.intermediate_task)
     if cfg.phase2_tasks:
         log.info("phase2 start %s", cfg.phase2_key)
         hooks.progress("phase2", None, {"tasks": list(cfg.phase2_tasks)})
-        seed = derive_seed(cfg.seed, "phase2", cfg.intermediate_task)
-        run_phase(
-            job, hooks, data, pre, cfg.phase2_tasks, cfg.phase2_hparams, seed, store, "phase2"
-        )
+    if distributed:
+        remote_phase2(job, seed)
+    else:
+        key = data.corpus_key() if cfg.model.source == "local_config" else None
+        pre = build_pretrained(cfg.model, seed=PHASE1_SEED, corpus=data.corpus,
+                               cache_dir=paths.cache_dir, corpus_key=key)  # fmt: skip
+        if cfg.phase2_tasks:
+            run_phase(job, hooks, data, pre, cfg.phase2_tasks, cfg.phase2_hparams, seed, store,
+                      "phase2")  # fmt: skip
+        publish_encoder(pre, final, paths.cache_dir, job.runtime.fence)
+    if cfg.phase2_tasks:
         log.info("phase2 done %s", cfg.phase2_key)
-    publish_encoder(pre, final, paths.cache_dir, job.runtime.fence)
     hooks.mark_phase2_done(final)
     store.clear()
-    return fetch_dir(final, local)
+    return final if distributed else fetch_dir(final, local)
+
+
+def remote_phase2(job: CellJob, seed: int) -> None:
+    """Phase 2 of a distributed model: a Train run; Ray tasks publish its start (a model
+    built from a config) and its result, or the pretrained model for `none`."""
+    cfg, paths = job.config, job.paths
+    if not cfg.phase2_tasks:
+        remote.publish_pretrained(job, paths.phase2_final)
+        return
+    if cfg.model.source == "local_config":
+        remote.publish_pretrained(job, paths.phase1_encoder)
+    checkpoint = fit_phase(job, None, cfg.phase2_tasks, cfg.phase2_hparams, seed, "phase2")
+    remote.publish_trained(job, checkpoint, paths.phase2_final)
 
 
 def phase3_store(job: CellJob, task: str) -> CheckpointStore:
     return CheckpointStore(job.paths.phase3_checkpoints(task), job.runtime.fence)
 
 
-# --- one training phase -----------------------------------------------------------------
+# --- one training phase (one process) ------------------------------------------------------
 
 
 def run_phase(
@@ -140,33 +176,40 @@ def run_phase(
     seed: int,
     store: CheckpointStore,
     phase: str,
+    target_task: str | None = None,
 ) -> tuple[TaskModel, dict[str, TaskData]]:
-    """Train the heads of `names` on `pre`'s encoder (in place); one phase of the protocol.
-
-    A model whose resources are `distributed` trains on Ray Train workers with DeepSpeed
-    (`trainers.distributed`); its consolidated weights are then loaded into `model` here.
-    """
-    model = phase_model(pre, names, data, seed)
+    """Train the heads of `names` on `pre`'s encoder (in place); one phase of the protocol,
+    in this process (a distributed model trains on Ray Train workers: `fit_phase`).
+    `target_task`: the target task progress names (default: phase 3's task)."""
+    run_as = job.config.model.execution
+    model = phase_model(pre, names, data, seed, run_as)
     tasks = phase_tasks(data, pre, names, hparams, job.paths.cache_dir)
-    if job.config.model.resources.distributed:
-        fit_phase(job, pre, model, names, hparams, seed, phase)
-        return model, tasks
-    run = TrainSpec.from_hparams(hparams[names[0]], seed)
+    run = train_spec(hparams[names[0]], seed, run_as)
     model.to(device())
-    report = _reporter(hooks, phase, names[0] if phase == "phase3" else None, run.eval_every)
-    train(model, tasks, run, checkpoints=store, resume=job.config.resume, on_step=report)
+    shown = target_task or (names[0] if phase == "phase3" else None)
+    report, metrics = _reporter(hooks, phase, shown)
+    train(model, tasks, run, checkpoints=store, resume=job.config.resume, on_step=report,
+          on_metrics=metrics)  # fmt: skip
     return model, tasks
 
 
 def _reporter(
-    hooks: CellHooks, phase: str, task: str | None, every: int
-) -> Callable[[int, float], None]:
-    def report(step: int, loss: float) -> None:
-        # Every step: the hooks keep it cheap (they act on phase changes), and fault
-        # injection and resume tracing need exact steps.
-        hooks.progress(phase, task, {"step": step, "loss": loss})
+    hooks: CellHooks, phase: str, task: str | None
+) -> tuple[Callable[[int, float], None], Callable[[int, dict[str, float]], None]]:
+    """(on_step, on_metrics) of `train`: each step's loss with its lr, samples/s and, at an
+    evaluation, dev score (the loop gives them just before the step), as one progress."""
+    latest: dict[str, float] = {}
 
-    return report
+    def metrics(step: int, values: dict[str, float]) -> None:
+        latest.clear()
+        latest.update(values)
+
+    def report(step: int, loss: float) -> None:
+        # Every step: the hooks keep it cheap (they act on phase changes, the tracker logs
+        # every `tracking.log_every`), and fault injection and resume tracing need exact steps.
+        hooks.progress(phase, task, {"step": step, "loss": loss, **latest})
+
+    return report, metrics
 
 
 # --- each target task ---------------------------------------------------------------------
@@ -176,61 +219,64 @@ def target(job: CellJob, hooks: CellHooks, data: DataAccess, task: str, encoder_
     """Rows of one target task: phase 3 and prediction, or retrieval on the encoder. The
     prediction files are written in the node cache, then published (fenced) as a whole."""
     spec = get_task(task)
+    hooks.progress("evaluate" if not spec.needs_target_training else "phase3", task, {})
+    if job.config.model.resources.distributed:
+        return remote_target(job, hooks, spec)
     pre = load_dir(encoder_dir, job.config.model)
-    os.makedirs(job.paths.cache_dir, exist_ok=True)
-    out = tempfile.mkdtemp(prefix=".predictions-", dir=job.paths.cache_dir)
-    try:
-        hooks.progress("evaluate" if not spec.needs_target_training else "phase3", task, {})
-        if spec.needs_target_training:
-            rows = phase3_rows(job, hooks, data, spec, pre, out)
-        else:
-            rows = encoder_rows(job, data, spec, pre, out)
-        publish_dir(os.path.join(out, task), job.paths.predictions(task), job.runtime.fence)
-    finally:
-        shutil.rmtree(out, ignore_errors=True)
-    return rows
+    if not spec.needs_target_training:
+        stages(job, hooks, data, spec, pre)
+        hooks.progress("evaluate", task, {"languages": len(data.eval_languages(spec))})
+        return published(job, task, lambda out: encoder_rows(job, data, spec, pre, out))
+    model, tok = phase3(job, hooks, data, spec, pre)
+    return published(job, task, lambda out: model_rows(job, data, spec, model, tok, out))
 
 
-def encoder_rows(
-    job: CellJob, data: DataAccess, spec: TaskSpec, pre: Pretrained, out: str
-) -> list[Row]:
-    """Tatoeba and BUCC on the phase-2 encoder; BUCC tunes on its `tune` (validation) split."""
-    hparams = job.config.phase3_hparams.get(spec.name)
-    max_len = hparams.max_seq_length if hparams else RETRIEVAL_MAX_LEN
-    pre.encoder.to(device())  # type: ignore[arg-type]
-    embed = embedder(pre.encoder, pre.tokenizer, job.config.model.retrieval_layer, max_len)
-    tune = data.eval(replace(spec, eval=spec.tune)) if spec.tune else None
-    return evaluate_retrieval(spec, data.eval(spec), embed, out, tune)
-
-
-def phase3_rows(
-    job: CellJob, hooks: CellHooks, data: DataAccess, spec: TaskSpec, pre: Pretrained, out: str
-) -> list[Row]:
-    """Phase 3 on English, then zero-shot prediction on every language."""
+def phase3(
+    job: CellJob, hooks: CellHooks, data: DataAccess, spec: TaskSpec, pre: Pretrained
+) -> tuple[TaskModel, Tokenization]:
+    """Phase 3 on English, in this process: the trained model and its tokenization."""
     task, cfg = spec.name, job.config
     store = phase3_store(job, task)
+    if store.latest() is None:  # else its checkpoint holds the whole model, stages included
+        stages(job, hooks, data, spec, pre)
     seed = derive_seed(cfg.seed, "phase3", task)
     log.info("phase3 start %s %s", cfg.trial_key, task)
-    model, tasks = run_phase(
-        job, hooks, data, pre, (task,), cfg.phase3_hparams, seed, store, "phase3"
-    )
+    model, tasks = run_phase(job, hooks, data, pre, (task,), cfg.phase3_hparams, seed, store,
+                             "phase3")  # fmt: skip
     log.info("phase3 done %s %s", cfg.trial_key, task)
-    hooks.progress("evaluate", task, {"languages": len(spec.languages)})
-    tok = tasks[task].tok
-    if spec.format is Format.RETRIEVAL:
-        towers = dual_encoder(
-            model.encoder, model.heads[task], tok.tokenizer, tok.max_len, 64, bf16_autocast()
-        )
-        return evaluate_dual(spec, data.eval(spec), towers, out, candidate_entities(spec, data))
-    predict = predictor(model, spec, tok, 64, bf16_autocast())
-    return evaluate(spec, data.eval(spec), predict, out)
+    for stage in cfg.stages.get(task, ()):
+        stage_store(job, task, stage).clear()
+    hooks.progress("evaluate", task, {"languages": len(data.eval_languages(spec))})
+    return model, tasks[task].tok
 
 
-def candidate_entities(spec: TaskSpec, data: DataAccess) -> tuple[Entity, ...] | None:
-    """The entity pool of an entity-linking task (mentions, as the converter reads them:
-    Mewsli-X); None where the candidates come from the examples themselves (LAReQA)."""
-    if "mention" not in spec.columns:
-        return None
-    local = Path(data.local_dir) if data.local_dir else None
-    native = Path(data.native_dir) if data.native_dir else None
-    return entity_pool(spec, local_dir=local, native_dir=native)
+def stages(job: CellJob, hooks: CellHooks, data: DataAccess, spec: TaskSpec, pre: Pretrained):
+    """Train the stages of target task `spec` (SIQA before COPA, SQuAD before Tatoeba under
+    XTREME-R) on `pre`'s encoder, in place and in order, each with a head of its own that is
+    then dropped; the target task's own phase 3 (or retrieval) starts from the result."""
+    task, cfg = spec.name, job.config
+    for stage in cfg.stages.get(task, ()):
+        seed = derive_seed(cfg.seed, "phase3", task, stage)
+        log.info("phase3 stage %s before %s %s", stage, task, cfg.trial_key)
+        run_phase(job, hooks, data, pre, (stage,), cfg.phase3_hparams, seed,
+                  stage_store(job, task, stage), "phase3", target_task=task)  # fmt: skip
+
+
+def stage_store(job: CellJob, task: str, stage: str) -> CheckpointStore:
+    paths = job.paths
+    uri = paths.layout.cell(paths.target_keys[task], "phase3", task, "stages", stage)
+    return CheckpointStore(uri, job.runtime.fence)
+
+
+def remote_target(job: CellJob, hooks: CellHooks, spec: TaskSpec) -> list[Row]:
+    """A distributed model's target task: phase 3 as a Train run, then prediction as a Ray
+    task with a worker's bundle (`trainers.remote`); the trial loads no model."""
+    task, cfg = spec.name, job.config
+    checkpoint = None
+    if spec.needs_target_training:
+        seed = derive_seed(cfg.seed, "phase3", task)
+        log.info("phase3 start %s %s", cfg.trial_key, task)
+        checkpoint = fit_phase(job, None, (task,), cfg.phase3_hparams, seed, "phase3")
+        log.info("phase3 done %s %s", cfg.trial_key, task)
+        hooks.progress("evaluate", task, {"languages": len(cfg.data.eval_languages(spec))})
+    return remote.predict(job, task, checkpoint)

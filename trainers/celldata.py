@@ -5,6 +5,7 @@ its result rows record. Plain values in, no orchestrator types."""
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,19 @@ def derive_seed(seed: int, *names: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
+def subset(examples: Sequence[Any], n: int, task: str) -> list[Any]:
+    """`n` of `examples`, in their order: a fixed subset per (task, n), the same for every
+    model and seed, so that sizes compare on the same data."""
+    chosen = random.Random(derive_seed(0, "subset", task, str(n))).sample(range(len(examples)), n)
+    return [examples[i] for i in sorted(chosen)]
+
+
 @dataclass(frozen=True)
 class DataAccess:
     """Where a cell's data comes from: a default source, per-task sources that replace it,
-    and the languages each target task is evaluated in (default: all of the task's)."""
+    the languages each target task is evaluated in (default: all of the task's), and
+    training examples per task: at most `train_caps[t]`, exactly `train_sizes[t]` (an arm's
+    `n=N`: fewer is an error), a fixed subset of what the other settings load."""
 
     source: SourceKind
     local_dir: str | None
@@ -37,6 +47,8 @@ class DataAccess:
     max_eval: int | None
     per_task: Mapping[str, tuple[SourceKind, str | None]] = field(default_factory=dict)
     languages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    train_caps: Mapping[str, int] = field(default_factory=dict)
+    train_sizes: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for source in (self.source, *(s for s, _ in self.per_task.values())):
@@ -63,7 +75,15 @@ class DataAccess:
         )
 
     def train(self, spec: TaskSpec) -> list:
-        return self._load(spec, "train", "en", self.max_train)
+        examples = self._load(spec, "train", "en", self.max_train)
+        size = self.train_sizes.get(spec.name)
+        if size is not None and len(examples) < size:
+            raise UserError(
+                f"{spec.name}: {len(examples)} training examples, fewer than the n={size} "
+                "the intermediate task's arm asks for"
+            )
+        n = size if size is not None else self.train_caps.get(spec.name)
+        return examples if n is None or len(examples) <= n else subset(examples, n, spec.name)
 
     def dev(self, spec: TaskSpec) -> list:
         return self._load(spec, "dev", "en", self.max_dev) if spec.dev else []

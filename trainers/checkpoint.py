@@ -9,6 +9,12 @@ only when complete.
 A file whose checksum does not match (corrupted, truncated) is skipped with a warning and
 the previous checkpoint is used. The directory belongs to this store: nothing else writes
 there.
+
+The store also holds the phase's ``layout``: the resources its checkpoints were written
+under (`ONE_PROCESS`, or ``ZeRO-<stage> x <workers> workers`` for a DeepSpeed run, whose
+checkpoints live in its Ray Train run). The numbers do not depend on the layout, but a
+checkpoint's optimizer state is only read back under the layout that wrote it:
+`check_layout` refuses, in one line, to resume a half-trained phase under another.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ log = logging.getLogger("trainers")
 MAGIC = b"xstilts-checkpoint-v1\n"
 NAME = re.compile(r"ckpt-(\d{9})\.pt")
 KEEP = 2
+LAYOUT = "layout.txt"
+ONE_PROCESS = "one process"
 
 
 class Resume(StrEnum):
@@ -85,6 +93,27 @@ class CheckpointStore:
         """Delete every checkpoint of this run (once its results are safely recorded)."""
         for step in self.steps():
             self.storage.delete(self._path(step))
+        self.storage.delete(self.storage.path(LAYOUT))
+
+    def layout(self) -> str | None:
+        """The layout the phase's checkpoints were written under (None: none written)."""
+        blob = self.storage.read_bytes(self.storage.path(LAYOUT))
+        return None if blob is None else blob.decode().strip()
+
+    def record_layout(self, layout: str) -> None:
+        """Note `layout` (once per run, before its first checkpoint counts)."""
+        self.storage.publish(self.storage.path(LAYOUT), layout.encode())
+
+    def check_layout(self, layout: str) -> None:
+        """Refuse to resume the phase under `layout` when it was checkpointed under another."""
+        found = self.layout()
+        if found is not None and found != layout:
+            raise UserError(
+                f"the phase checkpointed in {self.uri} was trained under {found} and cannot "
+                f"resume under {layout} "
+                f"(the optimizer state is not mapped across layouts): run it under {found} "
+                f"again, or delete {self.uri} (and its Ray Train run) to train it afresh"
+            )
 
     def read(self, step: int) -> dict[str, Any] | None:
         try:

@@ -9,9 +9,10 @@ the single-process path does,
 runs the same `trainers.loop.train` with `trainers.zero.ZeroEngine`, resumes from
 `ray.train.get_checkpoint()`, and ends with one consolidated Hugging Face model (the best
 weights gathered to rank 0; `heads.safetensors` beside it) reported as the run's last
-checkpoint. The trial loads that model into its own `TaskModel`; evaluation then runs there,
-outside DeepSpeed, with the same code as a single-process cell. A run whose last checkpoint
-is already the consolidated model only reports it again.
+checkpoint, which `fit_phase` returns. The trial never loads it: Ray tasks with a worker's
+bundle publish it and predict from it (`trainers.remote`), outside DeepSpeed, with the same
+code as a single-process cell. A run whose last checkpoint is already the consolidated model
+only reports it again.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from storage.files import Fence, fetch_dir
+from trainers.checkpoint import CheckpointStore, Resume
 from trainers.hparams import PhaseHparams
 from trainers.job import CellJob
 from trainers.loop import StepCallback, TrainSpec, total_steps, train
 from trainers.models import Pretrained, load_dir
-from trainers.phase import phase_model, phase_tasks, publish_encoder
+from trainers.phase import phase_model, phase_tasks, publish_encoder, train_spec
 from trainers.taskmodel import TaskModel
-from trainers.zero import ZeroConfig, ZeroEngine
+from trainers.zero import ZeroConfig, ZeroEngine, layout
 
 log = logging.getLogger("trainers")
 DONE = "consolidated.json"
@@ -64,14 +66,14 @@ def run_name(trial_key: str, phase: str, task: str) -> str:
 
 def fit_phase(
     job: CellJob,
-    pre: Pretrained,
-    model: TaskModel,
+    pre: Pretrained | None,
     names: tuple[str, ...],
     hparams: Mapping[str, PhaseHparams],
     seed: int,
     phase: str,
-) -> None:
-    """Train `model` (encoder of `pre` + heads of `names`) on workers; load the result.
+) -> Any:
+    """Train the encoder and the heads of `names` on workers; the run's last checkpoint
+    (`ray.train.Checkpoint`, the consolidated model).
 
     The write fence is checked before the run starts, and by every worker before each
     checkpoint it hands to Ray Train (which writes it to the Train storage).
@@ -80,32 +82,49 @@ def fit_phase(
     if job.runtime.fence is not None:
         job.runtime.fence()
     task = names[0] if phase == "phase3" else cfg.intermediate_task
+    if cfg.resume is not Resume.NEVER:
+        res = cfg.model.resources
+        phase_store(job, phase, names).check_layout(layout(zero_config(job), res.workers))
     source = start_source(job, pre, phase)
-    run = PhaseRun(job, phase, names, hparams, seed, source, run_name(cfg.trial_key, phase, task))
+    run = PhaseRun(
+        job,
+        phase,
+        names,
+        hparams,
+        seed,
+        source,
+        run_name(cfg.target_keys[task] if phase == "phase3" else cfg.trial_key, phase, task),
+    )
     log.info("%s on %d workers: Train run %s", phase, cfg.model.resources.workers, run.name)
-    with fitted(run) as final:
-        load_consolidated(final, model)
+    return fit(run)
 
 
-def start_source(job: CellJob, pre: Pretrained, phase: str) -> str:
+def start_source(job: CellJob, pre: Pretrained | None, phase: str) -> str:
     """Phase 3 starts from the published phase-2 encoder; phase 2 from the pretrained one
-    (a model built from a config is published beside phase 2 first, as `phase1`)."""
+    (a model built from a config is published beside phase 2 first, as `phase1`: `pre`
+    here, or already by the caller when None)."""
     if phase == "phase3":
         return job.paths.phase2_final
     if job.config.model.source != "local_config":
         return str(job.config.model.location)
     uri = job.paths.phase1_encoder
-    publish_encoder(pre, uri, job.paths.cache_dir, job.runtime.fence)
+    if pre is not None:
+        publish_encoder(pre, uri, job.paths.cache_dir, job.runtime.fence)
     return uri
+
+
+def fit(run: PhaseRun, loop: Callable[[dict], None] | None = None) -> Any:
+    """Fit the Train run; its last checkpoint (the consolidated model)."""
+    result = trainer(run, loop or worker).fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"Train run {run.name} ended without a checkpoint")
+    return result.checkpoint
 
 
 @contextlib.contextmanager
 def fitted(run: PhaseRun, loop: Callable[[dict], None] | None = None) -> Any:
     """Fit the Train run; yield a local directory holding its consolidated model."""
-    result = trainer(run, loop or worker).fit()
-    if result.checkpoint is None:
-        raise RuntimeError(f"Train run {run.name} ended without a checkpoint")
-    with result.checkpoint.as_directory() as final:
+    with fit(run, loop).as_directory() as final:
         yield final
 
 
@@ -154,9 +173,10 @@ def run_worker(run: PhaseRun, on_step: StepCallback | None = None) -> None:
             report_final(resume_dir if _rank() == 0 else None, {"resumed": True}, fence)
             return
         pre, model, tasks, spec = build(run)
+        store = phase_store(run.job, run.phase, run.names)
         engine = ZeroEngine(model, spec, total_steps(spec, tasks), zero_config(run.job),
                             functools.partial(report, fence=fence), resume_dir,
-                            run.job.config.resume)  # fmt: skip
+                            run.job.config.resume, store)  # fmt: skip
         result = train(model, tasks, spec, engine=engine, on_step=on_step)
     weights = engine.weights()  # every rank: a collective under ZeRO-3
     with tempfile.TemporaryDirectory(prefix="consolidated-") as tmp:
@@ -169,18 +189,25 @@ def build(run: PhaseRun) -> tuple[Pretrained, TaskModel, dict, TrainSpec]:
     """The phase's model and data, as the single-process path builds them."""
     cfg, cache_dir = run.job.config, run.job.paths.cache_dir
     if cfg.model.source == "hub" and run.phase == "phase2":
-        pre = load_dir(run.source)
+        pre = load_dir(run.source, cfg.model)  # the entry's shape checked, its attention kernel
     else:
-        pre = load_dir(fetch_dir(run.source, os.path.join(cache_dir, "start", run.name)))
-    model = phase_model(pre, run.names, cfg.data, run.seed)
+        pre = load_dir(fetch_dir(run.source, os.path.join(cache_dir, "start", run.name)), cfg.model)
+    model = phase_model(pre, run.names, cfg.data, run.seed, cfg.model.execution)
     tasks = phase_tasks(cfg.data, pre, run.names, run.hparams, cache_dir)
-    return pre, model, tasks, TrainSpec.from_hparams(run.hparams[run.names[0]], run.seed)
+    return pre, model, tasks, train_spec(run.hparams[run.names[0]], run.seed, cfg.model.execution)
+
+
+def phase_store(job: CellJob, phase: str, names: tuple[str, ...]) -> CheckpointStore:
+    """The phase's `CheckpointStore` (one-process checkpoints and the phase's layout)."""
+    paths = job.paths
+    uri = paths.phase2_checkpoints if phase == "phase2" else paths.phase3_checkpoints(names[0])
+    return CheckpointStore(uri, job.runtime.fence)
 
 
 def zero_config(job: CellJob) -> ZeroConfig:
     res = job.config.model.resources
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return ZeroConfig(stage=res.zero_stage or 2, offload=res.offload, bf16=bf16)
+    hidden = job.config.model.hidden
+    return ZeroConfig(stage=res.zero_stage or 2, offload=res.offload, hidden=hidden)
 
 
 def report(directory: str | None, metrics: dict[str, Any], fence: Fence | None = None) -> None:

@@ -42,6 +42,7 @@ from evaluation.data.retrieval import Candidate
 from evaluation.predict import DualEncoder, candidate_pool, infer, rank_candidates
 from evaluation.tasks import TaskSpec
 from trainers.heads import Batch, Feature, HeadKind, _ids_batch, encode, pad
+from trainers.precision import bf16_autocast
 
 QUERY_MAX_LEN = 96
 LOGIT_SCALE = 100.0
@@ -195,7 +196,7 @@ def _tower(
 
     def run(batch: Batch) -> Tensor:
         batch = {k: v.to(device) for k, v in batch.items()}
-        with torch.autocast("cuda", torch.bfloat16, enabled=autocast):
+        with bf16_autocast(encoder, autocast):
             return forward(encoder, head, batch)
 
     def embed(items: Sequence[Any]) -> np.ndarray:

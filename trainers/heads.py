@@ -3,19 +3,23 @@ multiple-choice and tagging formats (`trainers.formats` maps every format to its
 
 A `HeadKind` is plain functions, no inheritance: `build` the head module, `featurize`
 examples into token ids (cached by `trainers.features`), `collate` features into a padded
-batch, `forward` encoder + head to logits, `loss`, and `decode` per-feature outputs back to
-predictions in the scorer's in-memory form (`evaluation.scorers`). Span extraction lives
-in `trainers.span`, the retrieval dual encoder in `trainers.dual`.
+batch, `forward` encoder + head to logits, `loss`, `decode` per-feature outputs back to
+predictions in the scorer's in-memory form (`evaluation.scorers`), and `nll`: from the same
+outputs, the negative log-likelihood of each example's gold under the head (the training
+loss's terms, in nats, without dropout). Span extraction lives in `trainers.span`, the
+retrieval dual encoder (no `nll`) in `trainers.dual`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import logsumexp
 from torch import Tensor, nn
 
 from evaluation.tasks import TaskSpec
@@ -23,6 +27,10 @@ from evaluation.tasks import TaskSpec
 Feature = dict[str, Any]
 Batch = dict[str, Tensor]
 IGNORE = -100
+# Per example, (summed negative log-likelihood of its gold in nats, units summed): one unit
+# per example, one per labelled first sub-word for tagging. The language's nll is
+# sum / units over its examples (`evaluation.predict.Predicted`).
+NllFn = Callable[[list[np.ndarray], list[Feature], Sequence[Any]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,20 @@ class HeadKind:
     forward: Callable[[nn.Module, nn.Module, Batch], Tensor]
     loss: Callable[[Tensor, Batch], Tensor]
     decode: Callable[[list[np.ndarray], list[Feature], Sequence[Any], TaskSpec], Any]
+    nll: NllFn | None = None  # None: the head has no per-example likelihood (retrieval)
+
+
+def gold_nll(logits: np.ndarray, gold: np.ndarray | int) -> np.ndarray:
+    """-log softmax(logits)[gold] over the last axis, in float64: cross-entropy per row."""
+    x = np.asarray(logits, dtype=np.float64)
+    index = np.asarray(gold)[..., None]
+    return logsumexp(x, axis=-1) - np.take_along_axis(x, index, axis=-1)[..., 0]
+
+
+def _per_example(values: Sequence[float]) -> np.ndarray:
+    out = np.ones((len(values), 2))
+    out[:, 0] = values
+    return out
 
 
 def label_name(spec: TaskSpec, index: int) -> str | int:
@@ -121,6 +143,14 @@ def _argmax_decode(outputs: list[np.ndarray], features: list, examples: Sequence
     return [label_name(spec, int(np.argmax(out))) for out in outputs]
 
 
+def _label_nll(outputs: list[np.ndarray], features: list, examples: Sequence) -> np.ndarray:
+    """Cross-entropy of the gold label (class or choice) per example."""
+    del examples
+    return _per_example(
+        [float(gold_nll(o, f["label"])) for o, f in zip(outputs, features, strict=True)]
+    )
+
+
 CLASSIFICATION_HEAD = HeadKind(
     ClassificationHead,
     _classify_featurize,
@@ -128,6 +158,7 @@ CLASSIFICATION_HEAD = HeadKind(
     _cls_forward,
     _ce_loss,
     _argmax_decode,
+    _label_nll,
 )
 
 
@@ -171,6 +202,7 @@ CHOICE_HEAD = HeadKind(
     _choice_forward,
     _ce_loss,
     _argmax_decode,
+    _label_nll,
 )
 
 
@@ -178,25 +210,55 @@ CHOICE_HEAD = HeadKind(
 
 
 def _tag_featurize(examples: Sequence[Any], tok: Any, max_len: int, train: bool) -> list:
-    """Label the first sub-word of each word; -100 on later sub-words and specials."""
+    """Label the first sub-word of each word; -100 on later sub-words and specials.
+
+    A sentence longer than the window is cut at word boundaries into consecutive windows of
+    at most `max_len` tokens (specials included), each a feature of its own, as XTREME's
+    preprocessing of UD-POS and PAN-X cuts long sentences; `_tag_decode` joins their tags
+    back. A single word longer than a whole window keeps only its first sub-words.
+    """
     del train
+    words = [list(e.tokens) for e in examples]
+    spans = _tag_windows(words, tok, max(1, max_len - tok.num_special_tokens_to_add()))
     enc = tok(
-        [list(e.tokens) for e in examples],
+        [words[i][a:b] for i, a, b in spans],
         is_split_into_words=True,
         truncation=True,
         max_length=max_len,
     )
     features = []
-    for i, ex in enumerate(examples):
-        labels, first, previous = [], [], None
-        for pos, word in enumerate(enc.word_ids(i)):
+    for k, (i, a, b) in enumerate(spans):
+        labels, first, previous = [], [-1] * (b - a), None
+        for pos, word in enumerate(enc.word_ids(k)):
             is_first = word is not None and word != previous
-            labels.append(ex.tags[word] if is_first else IGNORE)
+            labels.append(examples[i].tags[a + word] if is_first else IGNORE)
             if is_first:
-                first.append(pos)
+                first[word] = pos
             previous = word
-        features.append({"input_ids": enc["input_ids"][i], "labels": labels, "first": first})
+        features.append(
+            {"input_ids": enc["input_ids"][k], "labels": labels, "first": first,
+             "example": i, "word_offset": a}
+        )  # fmt: skip
     return features
+
+
+def _tag_windows(words: list[list[str]], tok: Any, room: int) -> list[tuple[int, int, int]]:
+    """(sentence, first word, end word) of each window: words are added while their
+    sub-words fit in `room`; a word that does not fit starts the next window."""
+    if not words:
+        return []
+    pieces = tok(words, is_split_into_words=True, add_special_tokens=False)
+    spans = []
+    for i, sentence in enumerate(words):
+        counts = Counter(w for w in pieces.word_ids(i) if w is not None)
+        start, used = 0, 0
+        for j in range(len(sentence)):
+            if used + counts[j] > room and j > start:
+                spans.append((i, start, j))
+                start, used = j, 0
+            used += counts[j]
+        spans.append((i, start, len(sentence)))
+    return spans
 
 
 def _tag_collate(features: list[Feature], pad_id: int) -> Batch:
@@ -212,15 +274,28 @@ def _tag_loss(logits: Tensor, batch: Batch) -> Tensor:
 
 
 def _tag_decode(outputs: list[np.ndarray], features: list, examples: Sequence, spec: TaskSpec):
-    """Tags per word; words cut off by truncation get the first label (``O`` for NER)."""
-    result = []
-    for out, feat, ex in zip(outputs, features, examples, strict=True):
-        ids = [int(np.argmax(out[pos])) for pos in feat["first"]]
-        ids += [0] * (len(ex.tokens) - len(ids))
-        result.append([label_name(spec, i) for i in ids])
-    return result
+    """Tags per word, joined over each sentence's windows; a word without a sub-word of its
+    own (a lone zero-width or control character) gets the first label (``O`` for NER)."""
+    ids = [[0] * len(ex.tokens) for ex in examples]
+    for out, feat in zip(outputs, features, strict=True):
+        row = ids[feat["example"]]
+        for j, pos in enumerate(feat["first"]):
+            if 0 <= pos < len(out):
+                row[feat["word_offset"] + j] = int(np.argmax(out[pos]))
+    return [[label_name(spec, i) for i in row] for row in ids]
+
+
+def _tag_nll(outputs: list[np.ndarray], features: list, examples: Sequence) -> np.ndarray:
+    """Per sentence: the summed cross-entropy of the gold tags of its labelled (first)
+    sub-words, and their number; words cut off by truncation have no logits and no term."""
+    out = np.zeros((len(examples), 2))
+    for logits, feat in zip(outputs, features, strict=True):  # a sentence's windows add up
+        labels = np.asarray(feat["labels"][: len(logits)])
+        keep = labels != IGNORE
+        out[feat["example"]] += float(gold_nll(logits[keep], labels[keep]).sum()), int(keep.sum())
+    return out
 
 
 TAGGING_HEAD = HeadKind(
-    TokenHead, _tag_featurize, _tag_collate, _cls_forward, _tag_loss, _tag_decode
+    TokenHead, _tag_featurize, _tag_collate, _cls_forward, _tag_loss, _tag_decode, _tag_nll
 )

@@ -35,9 +35,12 @@ class CellConfig:
     phase2_tasks: tuple[str, ...]  # () for none; the nine for multitask
     seed: int
     target_tasks: tuple[str, ...]
+    target_keys: Mapping[str, str]  # target task -> its key (phase 3, rows, ledger entry)
     phase2_hparams: Mapping[str, PhaseHparams]  # task -> resolved hyperparameters
-    phase3_hparams: Mapping[str, PhaseHparams]
+    phase3_hparams: Mapping[str, PhaseHparams]  # target tasks and their stages
     data: DataAccess
+    # Target task -> tasks trained on its encoder, in order, before it (phase 3).
+    stages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     resume: Resume = Resume.IF_AVAILABLE
     max_failures: int = 2  # Ray Train worker-group restarts per run (distributed models)
 
@@ -50,6 +53,7 @@ class CellPaths:
     layout: SweepLayout
     phase2_key: str
     trial_key: str
+    target_keys: Mapping[str, str]  # a target task's files live under its own key
 
     @property
     def phase2_checkpoints(self) -> str:
@@ -64,10 +68,10 @@ class CellPaths:
         return self.layout.phase1_encoder(self.phase2_key)
 
     def phase3_checkpoints(self, task: str) -> str:
-        return self.layout.phase3_checkpoints(self.trial_key, task)
+        return self.layout.phase3_checkpoints(self.target_keys[task], task)
 
     def predictions(self, task: str) -> str:
-        return self.layout.predictions(self.trial_key, task)
+        return self.layout.predictions(self.target_keys[task], task)
 
     @property
     def train_storage(self) -> str:  # Ray Train runs of distributed models

@@ -17,6 +17,8 @@ from evaluation.tasks import suggest
 from storage.errors import UserError
 
 Source = Literal["hub", "local_config", "local_dir"]
+Precision = Literal["bf16", "fp32"]
+Attention = Literal["sdpa", "eager"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,49 @@ class Resources:
 
     def overridden(self, override: Mapping[str, Any]) -> Resources:
         """These resources with a spec's per-model values (None: keep the ladder's)."""
-        names = {f.name for f in fields(self)}
-        return replace(self, **{k: v for k, v in override.items() if k in names and v is not None})
+        return _overridden(self, override)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How a model's phases run on their hardware (spec: `execution.<model>`).
+
+    - `precision`: `bf16` runs forward passes (training, dev and test prediction) under
+      `torch.autocast(bfloat16)` on the model's device (CUDA or CPU) over fp32 weights, in
+      one process and under ZeRO alike; `fp32` runs everything in float32. It changes a
+      cell's numbers, so a value other than the ladder's enters the `trial_key`.
+    - `compile`: `torch.compile` the encoder in place (its parameter names, and so every
+      checkpoint, stay the same; dropout masks as eager torch draws them). One process and
+      ZeRO-2 only.
+    - `attention`: transformers' `attn_implementation`; `sdpa` is
+      `torch.nn.functional.scaled_dot_product_attention` (flash / memory-efficient kernels on
+      a GPU), `eager` the explicit softmax(QK^T)V.
+    - `fused_optimizer`: AdamW's fused CUDA kernel when the optimizer steps on a GPU, its
+      `foreach` (multi-tensor) form elsewhere.
+
+    `compile`, `attention` and `fused_optimizer` compute the same functions with other kernels:
+    results agree to floating-point reduction noise, so they never enter a key.
+    """
+
+    precision: Precision = "fp32"
+    compile: bool = False
+    attention: Attention = "sdpa"
+    fused_optimizer: bool = True
+
+    def overridden(self, override: Mapping[str, Any]) -> Execution:
+        """These settings with a spec's per-model values (None: keep the ladder's)."""
+        return _overridden(self, override)
+
+
+def _overridden(value: Any, override: Mapping[str, Any]) -> Any:
+    names = {f.name for f in fields(value)}
+    return replace(value, **{k: v for k, v in override.items() if k in names and v is not None})
+
+
+# The ladder's defaults: CPU-scale models in float32, the Hub models in bf16 (as each ran
+# before precision was a setting: bf16 autocast on a GPU that supports it).
+FP32 = Execution()
+BF16 = Execution(precision="bf16")
 
 
 @dataclass(frozen=True)
@@ -65,6 +108,7 @@ class ModelEntry:
     vocab_size: int
     retrieval_layer: int  # hidden-state index mean-pooled for retrieval (0 = embeddings)
     resources: Resources
+    execution: Execution = FP32
 
 
 def encoder_params(layers: int, hidden: int, ffn: int, vocab: int, max_positions: int) -> int:
@@ -117,6 +161,7 @@ def _hub(
         # XTREME's retrieval scripts use layer 13 of 24 for XLM-R large; scale by depth.
         retrieval_layer=layers // 2 + 1,
         resources=res,
+        execution=BF16,
     )
 
 

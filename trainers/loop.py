@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,13 +36,13 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from evaluation.data.multitask import MultitaskSampler
+from evaluation.data.multitask import DEFAULT_CAP, MultitaskSampler
 from evaluation.predict import golds
 from evaluation.scorers import get_scorer
 from evaluation.tasks import TaskSpec
 from storage.errors import UserError
 from trainers import state as train_state
-from trainers.checkpoint import CheckpointStore, Resume
+from trainers.checkpoint import ONE_PROCESS, CheckpointStore, Resume
 from trainers.formats import head_for
 from trainers.heads import Feature
 from trainers.hparams import PhaseHparams
@@ -70,6 +71,7 @@ class TrainSpec:
     micro_batch_size: int | None = None  # None: batch_size
     precision: str = "fp32"  # "bf16": forward passes under bf16 autocast (`trainers.precision`)
     fused_optimizer: bool = True  # AdamW's fused kernel on CUDA, its foreach form elsewhere
+    mix_cap: int | None = DEFAULT_CAP  # multitask mixing: p_i ∝ min(n_i, cap); None: ∝ n_i
 
     @property
     def unit_size(self) -> int:
@@ -108,6 +110,9 @@ class TrainResult:
 
 
 StepCallback = Callable[[int, float], None]
+# (step, {"lr", "samples_per_s", and "dev_score" at an evaluation}): what a tracker logs;
+# called right before `on_step`, and never stops training.
+MetricsCallback = Callable[[int, dict[str, float]], None]
 
 
 class StopRequested(Exception):
@@ -141,8 +146,11 @@ class TorchEngine:
                  checkpoints: CheckpointStore | None, resume: Resume) -> None:  # fmt: skip
         self.model, self.opt, self.max_grad_norm = model, opt, max_grad_norm
         self.checkpoints, self.resume = checkpoints, resume
+        self.recorded = False  # the layout, before this run's first checkpoint
 
     def start(self, seed: int) -> train_state.TrainState:
+        if self.checkpoints is not None and self.resume is not Resume.NEVER:
+            self.checkpoints.check_layout(ONE_PROCESS)
         return train_state.start(self.model, self.opt, seed, self.checkpoints, self.resume)
 
     def share(self, units: int) -> Sequence[int]:
@@ -173,6 +181,9 @@ class TorchEngine:
 
     def save(self, state: train_state.TrainState) -> None:
         if self.checkpoints is not None:
+            if not self.recorded:
+                self.checkpoints.record_layout(ONE_PROCESS)
+                self.recorded = True
             self.checkpoints.save(state.step, train_state.snapshot(self.model, self.opt, state))
 
 
@@ -183,10 +194,12 @@ def total_steps(spec: TrainSpec, tasks: Mapping[str, TaskData]) -> int:
     return max(1, math.ceil((spec.epochs or 1.0) * examples / (spec.batch_size * spec.grad_accum)))
 
 
-def multitask_sampler(tasks: Mapping[str, TaskData], seed: int) -> MultitaskSampler | None:
+def multitask_sampler(
+    tasks: Mapping[str, TaskData], seed: int, cap: int | None = DEFAULT_CAP
+) -> MultitaskSampler | None:
     if len(tasks) < 2:
         return None
-    return MultitaskSampler({name: len(t.train) for name, t in tasks.items()}, seed=seed)
+    return MultitaskSampler({name: len(t.train) for name, t in tasks.items()}, cap=cap, seed=seed)
 
 
 def adamw_kernel(fused: bool, on_cuda: bool) -> tuple[bool | None, bool | None]:
@@ -212,14 +225,17 @@ def make_optimizer(
     ]
     fused, foreach = adamw_kernel(spec.fused_optimizer, on_cuda)
     optimizer = torch.optim.AdamW(groups, lr=spec.lr, fused=fused, foreach=foreach)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(spec, steps, step)
+    )
+
+
+def lr_factor(spec: TrainSpec, steps: int, step: int) -> float:
+    """The schedule: the share of `spec.lr` optimizer step `step` (from 0) takes."""
     warmup = int(spec.warmup_ratio * steps)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (steps - step) / max(1, steps - warmup))
-
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    return max(0.0, (steps - step) / max(1, steps - warmup))
 
 
 def next_batch(state: train_state.TrainState, name: str, data: TaskData, spec: TrainSpec) -> list:
@@ -304,11 +320,11 @@ def dev_score(model: TaskModel, tasks: Mapping[str, TaskData], spec: TrainSpec) 
 
 
 def _evaluate(model: TaskModel, tasks: Mapping, state: train_state.TrainState, spec, loss,
-              engine: Engine) -> None:  # fmt: skip
+              engine: Engine) -> float | None:  # fmt: skip
     score = dev_score(model, tasks, spec)
     state.history.append({"step": float(state.step), "loss": loss, "score": score or 0.0})
     if score is None:
-        return
+        return None
     if state.best_score is None or score > state.best_score:
         state.best_score, state.best_step, state.bad_evals = score, state.step, 0
         state.best_weights = engine.weights()
@@ -318,6 +334,7 @@ def _evaluate(model: TaskModel, tasks: Mapping, state: train_state.TrainState, s
     log.info(
         "step %d: dev %.3f (best %.3f @ %s)", state.step, score, state.best_score, state.best_step
     )
+    return score
 
 
 def train(
@@ -329,6 +346,7 @@ def train(
     resume: Resume = Resume.IF_AVAILABLE,
     on_step: StepCallback | None = None,
     engine: Engine | None = None,
+    on_metrics: MetricsCallback | None = None,
 ) -> TrainResult:
     """Train `model`'s encoder and the tasks' heads; leave the best weights loaded.
 
@@ -340,15 +358,22 @@ def train(
         engine = TorchEngine(model, opt, spec.max_grad_norm, checkpoints, resume)
     state = engine.start(spec.seed)
     every = spec.checkpoint_every or spec.eval_every
-    sampler = multitask_sampler(tasks, spec.seed)
+    sampler = multitask_sampler(tasks, spec.seed, spec.mix_cap)
     model.train()
     while state.step < steps and not state.stopped:
+        started = time.perf_counter()
         loss = train_step(model, tasks, state, engine, spec, sampler)
+        samples = spec.batch_size * spec.grad_accum / max(time.perf_counter() - started, 1e-9)
+        metrics = {"lr": spec.lr * lr_factor(spec, steps, state.step), "samples_per_s": samples}
         state.step += 1
         if state.step % spec.eval_every == 0 or state.step == steps:
-            _evaluate(model, tasks, state, spec, loss, engine)
+            score = _evaluate(model, tasks, state, spec, loss, engine)
+            if score is not None:
+                metrics["dev_score"] = score
         if state.step % every == 0 or state.step == steps or state.stopped:
             engine.save(state)
+        if on_metrics is not None:
+            on_metrics(state.step, metrics)
         if on_step is not None:
             try:
                 on_step(state.step, loss)

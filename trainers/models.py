@@ -3,7 +3,8 @@
 `hub` entries and `local_dir` entries load through the same `from_pretrained` code (a Hub
 id or a directory in Hugging Face format); `local_config` entries are an `XLMRobertaConfig`
 of the entry's shape, initialised deterministically from the seed, with a tokenizer trained
-locally on the given corpus. A saved phase-2 encoder is a `local_dir` in that format.
+locally on the given corpus. A saved phase-2 encoder is a `local_dir` in that format. Every
+encoder is built with the attention kernel its entry's `Execution` names (`sdpa` or `eager`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, 
 from transformers.utils import logging as hf_logging
 
 from storage.errors import UserError
-from trainers.ladder import TINY_MAX_POSITIONS, ModelEntry
+from trainers.ladder import TINY_MAX_POSITIONS, Attention, ModelEntry
 from trainers.tokenizer import local_tokenizer, wrap
 
 Corpus = Callable[[], list[str]]
@@ -53,19 +54,24 @@ def _from_config(
     if len(tokenizer) > entry.vocab_size:
         raise UserError(f"tokenizer has {len(tokenizer)} tokens, over {entry.name}'s vocab")
     torch.manual_seed(seed)
-    encoder = AutoModel.from_config(tiny_config(entry))
+    attention = entry.execution.attention
+    encoder = AutoModel.from_config(tiny_config(entry), attn_implementation=attention)
     return Pretrained(encoder, tokenizer)
 
 
-def load_dir(location: str, entry: ModelEntry | None = None) -> Pretrained:
+def load_dir(
+    location: str, entry: ModelEntry | None = None, attention: Attention | None = None
+) -> Pretrained:
     """An encoder and tokenizer in Hugging Face format (Hub id or directory).
 
     With `entry`, the stored config must have the entry's shape: a phase-2 encoder saved by
-    another model size is a user error, not a silent mismatch.
+    another model size is a user error, not a silent mismatch. `attention`: the kernel
+    (default: `entry`'s, else `sdpa`).
     """
     if entry is not None:
         check_shape(location, entry)
-    encoder = AutoModel.from_pretrained(location)
+        attention = attention or entry.execution.attention
+    encoder = AutoModel.from_pretrained(location, attn_implementation=attention or "sdpa")
     tokenizer = AutoTokenizer.from_pretrained(location)
     return Pretrained(encoder, tokenizer)
 
@@ -92,7 +98,7 @@ def build_pretrained(
         return _from_config(entry, seed, corpus, cache_dir, corpus_key)
     if entry.source == "local_dir" and not Path(entry.location).is_dir():
         raise UserError(f"model {entry.name}: {entry.location} is not a directory")
-    return load_dir(entry.location)
+    return load_dir(entry.location, attention=entry.execution.attention)
 
 
 def save_pretrained(model: Pretrained, directory: str) -> None:

@@ -2,8 +2,10 @@
 (`trainers.cell`) and by each Ray Train worker (`trainers.distributed`).
 
 A phase trains the heads of some tasks on one encoder: `phase_model` puts a fresh, seeded
-head per task on the encoder, `phase_tasks` tokenises each task's English training
-examples (cached under the cell's cache directory) beside its dev examples. The encoder
+head per task on the encoder (compiled in place when the model's `Execution` says so),
+`phase_tasks` tokenises each task's English training examples (cached under the cell's
+cache directory) beside its dev examples, `train_spec` is the loop's `TrainSpec` of a task's
+hyperparameters with the model's precision and optimizer kernel. The encoder
 itself is published in Hugging Face format by `publish_encoder`, through the write fence.
 """
 
@@ -21,7 +23,8 @@ from storage.files import Fence, is_remote, publish_dir
 from trainers.celldata import DataAccess
 from trainers.formats import head_for, num_labels
 from trainers.hparams import PhaseHparams
-from trainers.loop import TaskData
+from trainers.ladder import FP32, Execution
+from trainers.loop import TaskData, TrainSpec
 from trainers.models import Pretrained, save_pretrained
 from trainers.taskmodel import TaskModel, Tokenization, task_features
 from trainers.tokenizer import tokenizer_digest
@@ -44,15 +47,47 @@ def tokenization(pre: Pretrained, hparams: PhaseHparams, cache_dir: str) -> Toke
     return Tokenization(tok, tokenizer_digest(tok), hparams.max_seq_length, cache_dir)  # type: ignore[arg-type]
 
 
-def phase_model(pre: Pretrained, names: tuple[str, ...], data: DataAccess, seed: int) -> TaskModel:
-    """The encoder of `pre` with a fresh, seeded head per task."""
+def phase_model(
+    pre: Pretrained,
+    names: tuple[str, ...],
+    data: DataAccess,
+    seed: int,
+    execution: Execution = FP32,
+) -> TaskModel:
+    """The encoder of `pre` with a fresh, seeded head per task.
+
+    With `execution.compile` the encoder is `torch.compile`d in place (`compile_encoder`): its
+    parameter names, state dict and checkpoints stay those of the plain module.
+    """
     torch.manual_seed(seed)
     hidden = pre.encoder.config.hidden_size
     heads = {}
     for name in names:
         spec = get_task(name)
         heads[name] = head_for(spec).build(hidden, label_count(spec, data))
+    if execution.compile:
+        compile_encoder(pre.encoder)
     return TaskModel(pre.encoder, heads)
+
+
+def compile_encoder(encoder: torch.nn.Module) -> None:
+    """`torch.compile` in place, random ops drawn as eager torch draws them.
+
+    Inductor would otherwise generate its own dropout masks: the same cell would train on
+    other masks compiled than not. With `fallback_random` compiled and eager training agree to
+    reduction noise (dropout is then not fused into its neighbours).
+    """
+    import torch._inductor.config as inductor
+
+    inductor.fallback_random = True
+    encoder.compile()
+
+
+def train_spec(hparams: PhaseHparams, seed: int, execution: Execution) -> TrainSpec:
+    """The loop's `TrainSpec`: `hparams`, the seed, and how the model runs."""
+    return TrainSpec.from_hparams(
+        hparams, seed, precision=execution.precision, fused_optimizer=execution.fused_optimizer
+    )
 
 
 def phase_tasks(

@@ -14,7 +14,8 @@
   master weights, two Adam moments, gradients) in host memory, split across the workers;
   the workers that share the largest node must fit in this node's physical memory
   (`psutil.virtual_memory().total`; nodes are assumed alike).
-- **Batch.** `batch_size` is the global batch: it must split evenly across the workers.
+- **Batch.** A step's `grad_accum` x `batch_size` examples are cut into micro-batches of
+  `micro_batch_size` (`trainers.loop`); the workers share them out, as many each.
 """
 
 from __future__ import annotations
@@ -113,10 +114,14 @@ def check_batches(job: CellJob, workers: int) -> None:
         (t, hp) for t, hp in cfg.phase3_hparams.items() if get_task(t).needs_target_training
     ]
     for task, hp in trained:
-        if hp.batch_size % workers:
+        size = hp.micro_batch_size or hp.batch_size
+        units = hp.grad_accum * (hp.batch_size // size)  # PhaseHparams: size divides it
+        if units % workers:
             raise UserError(
-                f"task {task}: batch_size {hp.batch_size} does not split across "
-                f"{workers} workers of model {cfg.model.name}"
+                f"task {task}: {units} micro-batches of {size} per step (grad_accum "
+                f"{hp.grad_accum} x batch_size {hp.batch_size} / micro_batch_size) do not "
+                f"split across {workers} workers of model {cfg.model.name}; set "
+                "micro_batch_size (it enters the cell key) or grad_accum"
             )
 
 

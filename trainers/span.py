@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from evaluation.tasks import TaskSpec
-from trainers.heads import Batch, Feature, HeadKind, _ids_batch, encode
+from trainers.heads import Batch, Feature, HeadKind, _ids_batch, encode, gold_nll
 
 N_BEST = 20
 MAX_ANSWER_TOKENS = 30
@@ -36,12 +36,13 @@ def _questions(examples: Sequence[Any], tok: Any, max_len: int) -> list[str]:
     return out
 
 
-def _positions(offsets: list, seq: list, answer: Any) -> tuple[int, int]:
-    """Token start/end of `answer` in one window, or (0, 0) when it is not inside."""
+def _positions(offsets: list, answer: Any) -> tuple[int, int]:
+    """Token start/end of `answer` in one window, or (0, 0) when it is not inside.
+    `offsets` are the window's character offsets, None for tokens outside the context."""
     if answer is None:
         return 0, 0
     start_char, end_char = answer.start, answer.start + len(answer.text)
-    ctx = [i for i, s in enumerate(seq) if s == 1]
+    ctx = [i for i, o in enumerate(offsets) if o is not None]
     if not ctx or offsets[ctx[0]][0] > start_char or offsets[ctx[-1]][1] < end_char:
         return 0, 0
     start = next(i for i in ctx if offsets[i][1] > start_char)
@@ -68,11 +69,14 @@ def featurize(examples: Sequence[Any], tok: Any, max_len: int, train: bool) -> l
         ]
         feat: Feature = {"input_ids": ids, "example": index, "offsets": offsets}
         if train:
-            answers = examples[index].answers
-            raw = [tuple(o) for o in enc["offset_mapping"][i]]
-            feat["start"], feat["end"] = _positions(raw, seq, answers[0] if answers else None)
+            feat["start"], feat["end"] = _positions(offsets, first_answer(examples[index]))
         features.append(feat)
     return features
+
+
+def first_answer(example: Any) -> Any:
+    """The answer a window is trained (and its likelihood measured) on: the first gold."""
+    return example.answers[0] if example.answers else None
 
 
 def collate(features: list[Feature], pad_id: int) -> Batch:
@@ -136,6 +140,19 @@ def decode(
     return predictions
 
 
+def nll(outputs: list[np.ndarray], features: list[Feature], examples: Sequence[Any]) -> np.ndarray:
+    """Per question: the mean over its windows of the training loss's term, (start + end
+    cross-entropy) / 2, the targets as in training (the first gold answer's tokens; <s>
+    where the window does not hold it); one unit per question."""
+    sums, windows = np.zeros(len(examples)), np.zeros(len(examples))
+    for out, feat in zip(outputs, features, strict=True):
+        index = feat["example"]
+        start, end = _positions(feat["offsets"], first_answer(examples[index]))
+        sums[index] += float(gold_nll(out[:, 0], start) + gold_nll(out[:, 1], end)) / 2
+        windows[index] += 1
+    return np.column_stack([sums / np.maximum(windows, 1), np.ones(len(examples))])
+
+
 SPAN_HEAD = HeadKind(
-    lambda hidden, _n: nn.Linear(hidden, 2), featurize, collate, forward, loss, decode
+    lambda hidden, _n: nn.Linear(hidden, 2), featurize, collate, forward, loss, decode, nll
 )

@@ -1,9 +1,12 @@
 """Everything a training run must carry across an interruption, and its (de)serialisation.
 
 `TrainState` is the loop's own state (step, data order and position per task, early
-stopping, best weights, history); `snapshot` adds model, optimizer, scheduler and every RNG
-(python, numpy, torch, CUDA) as plain values; `start` restores all of it from the newest
-intact checkpoint, or seeds a fresh run.
+stopping, best weights, history); `snapshot` adds model, optimizer and scheduler as plain
+values; `start` restores all of it from the newest intact checkpoint, or seeds a fresh run.
+
+No RNG state is carried: every random draw of training is keyed (`permutation` by seed, task
+and epoch; `seed_unit` by seed, step and unit right before a unit's forward pass), so a
+resumed run, on any number of processes, draws what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -37,11 +40,20 @@ class TrainState:
     drawn: dict[str, int] = field(default_factory=dict)  # micro-batches drawn per task
 
 
+def _key(*parts: object) -> int:
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") & (2**63 - 1)
+
+
 def permutation(seed: int, task: str, epoch: int, n: int) -> list[int]:
     """The order of a task's training features in one epoch: a pure function of its key."""
-    key = int.from_bytes(hashlib.sha256(f"{seed}/{task}/{epoch}".encode()).digest()[:8], "big")
-    generator = torch.Generator().manual_seed(key & (2**63 - 1))
+    generator = torch.Generator().manual_seed(_key(seed, task, epoch))
     return torch.randperm(n, generator=generator).tolist()
+
+
+def seed_unit(seed: int, step: int, unit: int) -> None:
+    """Seed every RNG (python, numpy, torch on the CPU and every GPU) for one unit of a step."""
+    seed_everything(_key(seed, "unit", step, unit))
 
 
 def seed_everything(seed: int) -> None:
@@ -50,41 +62,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def rng_state() -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": [
-            name,
-            torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            pos,
-            has_gauss,
-            cached,
-        ],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def snapshot(model: nn.Module, opt: Optim, state: TrainState) -> dict[str, Any]:
     optimizer, scheduler = opt
     return {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
-        "rng": rng_state(),
         "loop": {
             "step": state.step,
             "orders": {k: list(v) for k, v in state.orders.items()},
@@ -104,7 +87,6 @@ def restore(model: nn.Module, opt: Optim, saved: dict[str, Any]) -> TrainState:
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    set_rng_state(saved["rng"])
     loop = saved["loop"]
     return TrainState(
         step=loop["step"],

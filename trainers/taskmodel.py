@@ -7,19 +7,19 @@ predictions in the scorer's form); `embedder(...)` turns an encoder into an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
-from evaluation.predict import Embedder, Predictor, infer
+from evaluation.predict import Embedder, Predicted, Predictor, infer
 from evaluation.tasks import TaskSpec
 from trainers.features import features_for
 from trainers.formats import head_for
 from trainers.heads import Batch, Feature, _ids_batch
+from trainers.precision import bf16_autocast
 
 
 class TaskModel(nn.Module):
@@ -48,13 +48,22 @@ def task_features(
 
 def predictor(
     model: TaskModel, spec: TaskSpec, tok: Tokenization, batch_size: int, autocast: bool
+) -> Callable[[Sequence[Any]], Any]:
+    """Examples -> predictions only (the training loop's dev evaluation)."""
+    scored = scored_predictor(model, spec, tok, batch_size, autocast)
+    return lambda examples: scored(examples).predictions
+
+
+def scored_predictor(
+    model: TaskModel, spec: TaskSpec, tok: Tokenization, batch_size: int, autocast: bool
 ) -> Predictor:
+    """Examples -> `Predicted`: predictions and the head's per-example nll, one forward pass."""
     kind = head_for(spec)
     head = model.heads[spec.name]
     pad_id = tok.tokenizer.pad_token_id
 
     def forward(batch: Batch) -> Tensor:
-        with torch.autocast("cuda", torch.bfloat16, enabled=autocast):
+        with bf16_autocast(model, autocast):
             return kind.forward(model.encoder, head, _to(batch, model))
 
     def predict(examples: Sequence[Any]) -> Any:
@@ -65,7 +74,8 @@ def predictor(
             outputs = infer(forward, features, kind.collate, pad_id=pad_id, batch_size=batch_size)
         finally:
             model.train(was_training)
-        return kind.decode(outputs, features, examples, spec)
+        nll = kind.nll(outputs, features, examples) if kind.nll is not None else None
+        return Predicted(kind.decode(outputs, features, examples, spec), nll)
 
     return predict
 

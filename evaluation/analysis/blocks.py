@@ -19,6 +19,7 @@ import pandas as pd
 from evaluation.analysis.bootstrap import Array
 from evaluation.tasks import Role, all_tasks, get_task
 from storage.errors import UserError
+from storage.schema import METRICS, sampling_se_metric
 
 QA_SECONDARY = "exact_match"
 
@@ -34,6 +35,9 @@ class Block:
     seeds: tuple[int, ...]
     scores: Array  # (n_seeds, n_languages)
     n_examples: Array | None = None  # (n_seeds, n_languages), the store's per-row counts
+    # (n_seeds, n_languages) test-set sampling SE from the `<metric>_se` rows (bootstrap over
+    # examples at score time); nan where a row lacks one; None: the metric has no SE rows.
+    sampling_se: Array | None = None
 
 
 @dataclass
@@ -59,10 +63,18 @@ def _grid(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
     return list(product(models, tasks, seeds))
 
 
+def _with_se(metrics: tuple[str, ...]) -> list[str]:
+    ses = [sampling_se_metric(m) for m in metrics if sampling_se_metric(m) in METRICS]
+    return [*metrics, *ses]
+
+
 def wanted_rows() -> list[tuple[str, str, str]]:
-    """(target task, split, metric) of every row the analysis reads."""
+    """(target task, split, metric) of every row the analysis reads: the reported metrics
+    and the rows of their sampling SE."""
     targets = all_tasks(Role.TARGET)
-    return [(t.name, t.report_split, m) for t in targets for m in reported_metrics(t.name)]
+    return [
+        (t.name, t.report_split, m) for t in targets for m in _with_se(reported_metrics(t.name))
+    ]
 
 
 def _known_targets(names: tuple[str, ...], out: Blocks) -> list[str]:
@@ -117,15 +129,20 @@ def _partial(wide: pd.DataFrame, where: dict[str, object]):
 
 
 def _metric_blocks(
-    wides: tuple[pd.DataFrame, pd.DataFrame], params: dict[str, int], target: str, metric: str
+    wides: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None],
+    params: dict[str, int],
+    target: str,
+    metric: str,
 ):
-    wide, counts = wides
+    wide, counts, ses = wides
     keep = wide.notna().all(axis=1).to_numpy()
     complete = wide[keep]
     n_all = counts.to_numpy(dtype=np.float64)[keep]
+    se_all = None if ses is None else ses.reindex(complete.index).to_numpy(dtype=np.float64)
     groups = complete.groupby(level=[0, 1], sort=True)
     for (model, task), frame in groups:
-        n = n_all[groups.indices[(model, task)]]
+        index = groups.indices[(model, task)]
+        n = n_all[index]
         yield Block(
             model=str(model),
             model_params=params[str(model)],
@@ -136,6 +153,7 @@ def _metric_blocks(
             seeds=tuple(int(s) for s in frame.index.get_level_values(2)),
             scores=frame.to_numpy(dtype=np.float64),
             n_examples=n,
+            sampling_se=None if se_all is None else se_all[index],
         )
 
 
@@ -156,7 +174,9 @@ def _target(rows: pd.DataFrame, target: str, ctx: tuple, out: Blocks) -> None:
             out.missing.append({**entry, "reason": "no scores"})
         for entry, lost, reason in _partial(wide, where):
             out.missing.append({**entry, "languages": lost, "reason": reason})
-        out.blocks.extend(_metric_blocks((wide, counts), params, target, metric))
+        ses = mine[mine["metric"] == sampling_se_metric(metric)]
+        se_wide = _wide(ses, languages)[0] if not ses.empty else None
+        out.blocks.extend(_metric_blocks((wide, counts, se_wide), params, target, metric))
 
 
 def _params(rows: pd.DataFrame, out: Blocks) -> dict[str, int]:

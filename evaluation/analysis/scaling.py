@@ -20,7 +20,8 @@ For each (intermediate task T, target task), on the headline metric (issue 15, i
 - **multiplicity**: the delta_std slope p-values of all contrasts form one family, Holm-
   adjusted (family-wise error); so are the lack-of-fit p-values. The minimum detectable
   slope is the slope the test would detect with 80 % power at Holm's first-step level
-  (α / m), (t_{df, 1 − α/(2m)} + t_{df, 0.8}) × its standard error.
+  (α / m): δ × its standard error, δ the noncentrality at which the noncentral t on the
+  test's df (scipy.stats.nct) exceeds t_{df, 1 − α/(2m)} in absolute value 80 % of the time.
 
 - **target tasks together** (item 3), per T, a contrast with target task `all`: each
   target's per-seed delta_disp is put on a common scale, *percent of that target's baseline
@@ -45,6 +46,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats as st
+from scipy.optimize import brentq
 from statsmodels.regression.linear_model import WLS
 from statsmodels.stats.multitest import multipletests
 
@@ -252,10 +254,23 @@ def holm(p_values: list[float]) -> list[float]:
     return [float(p) for p in multipletests(p_values, alpha=ALPHA, method=MULTIPLICITY)[1]]
 
 
+def _power(delta: float, crit: float, df: int) -> float:
+    """Power of the two-sided t test at noncentrality `delta`: P(|T'| > crit), T' ~ nct."""
+    lower = float(st.nct.sf(crit, df, -delta))  # P(T' < -crit); nct.cdf is nan far out
+    return float(st.nct.sf(crit, df, delta)) + (lower if math.isfinite(lower) else 0.0)
+
+
 def minimum_detectable_slope(se: float, df: int, family_size: int) -> float:
-    """Slope detected with 80 % power at Holm's first-step level α / m (two-sided t test)."""
+    """Slope detected with 80 % power at Holm's first-step level α / m (two-sided t test
+    on `df` degrees of freedom): the noncentrality at which the noncentral t's power is
+    80 %, times the slope's standard error. Exact for a t statistic; the sum of quantiles
+    (t(1 − α/2m) + t(0.8)) × SE it replaces is optimistic with few df."""
     crit = float(st.t.ppf(1 - ALPHA / (2 * max(family_size, 1)), df))
-    return (crit + float(st.t.ppf(POWER, df))) * se
+    lo, hi = 0.0, crit + float(st.norm.ppf(POWER)) + 1.0
+    while _power(hi, crit, df) < POWER:
+        lo, hi = hi, 2 * hi
+    delta = brentq(lambda d: _power(d, crit, df) - POWER, lo, hi, xtol=1e-10)
+    return float(delta) * se
 
 
 def adjust(fits: list[Scaling]) -> list[Scaling]:

@@ -11,8 +11,10 @@ The dispersion estimand (issue 15, item 1, `dispersions`): per seed, the std ove
 task's **non-English** languages (`disp`, primary) and over all its languages (`std`,
 secondary), each raw and corrected for test-set sampling noise: the corrected variance is
 the raw variance minus the mean per-language sampling variance, floored at 0. The sampling
-variance has a closed form for accuracy only (binomial, 100² p (1 − p) / n with the row's
-`n_examples`); other metrics (F1, map@20) are left uncorrected, and say so.
+variance is binomial for accuracy (100² p (1 − p) / n with the row's `n_examples`); for F1
+and map@20 it is the square of the row's sampling SE (the ``<metric>_se`` row, a bootstrap
+over the language's examples at score time, `evaluation.sampling`); a block with a row
+lacking its SE (a store written before those rows) is left uncorrected, and says so.
 """
 
 from __future__ import annotations
@@ -39,21 +41,38 @@ DISPERSIONS = {
 EFFECT_STATS = ("mean", *DISPERSIONS)
 
 
-def noise_correction(metric: str) -> str:
-    """How a metric's dispersion is corrected for test-set sampling noise (stated in the report)."""
-    if metric in BINOMIAL_METRICS:
-        return "binomial: mean over languages of 100² p (1 − p) / n_examples subtracted"
-    return "none: no closed-form sampling variance for this metric; not corrected"
+BINOMIAL = "binomial: mean over languages of 100² p (1 − p) / n_examples subtracted"
+BOOTSTRAP = (
+    "bootstrap: mean over languages of the squared sampling SE (<metric>_se rows: 200 "
+    "resamples of the language's examples at score time) subtracted"
+)
+UNCORRECTED = "none: some rows lack their sampling SE (<metric>_se); not corrected"
+
+
+def noise_correction(blocks: list[Block]) -> str:
+    """How the dispersion of `blocks` (one target task, one metric) is corrected for test-set
+    sampling noise; stated per target task in the report."""
+    if blocks and blocks[0].metric in BINOMIAL_METRICS:
+        return BINOMIAL
+    if blocks and all(sampling_variance(b) is not None for b in blocks):
+        return BOOTSTRAP
+    return UNCORRECTED
 
 
 def sampling_variance(block: Block) -> Array | None:
-    """(n_seeds, n_languages) binomial sampling variance in points², or None (no closed form,
-    or a row without a positive `n_examples`)."""
-    n = block.n_examples
-    if block.metric not in BINOMIAL_METRICS or n is None or not np.all(n > 0):
+    """(n_seeds, n_languages) sampling variance in the metric's units², or None: binomial
+    for accuracy, the squared SE row otherwise; None without a positive `n_examples`
+    (binomial) or with a row lacking its SE."""
+    if block.metric in BINOMIAL_METRICS:
+        n = block.n_examples
+        if n is None or not np.all(n > 0):
+            return None
+        p = np.clip(block.scores / 100.0, 0.0, 1.0)
+        return 1e4 * p * (1.0 - p) / n
+    se = block.sampling_se
+    if se is None or not np.all(np.isfinite(se)):
         return None
-    p = np.clip(block.scores / 100.0, 0.0, 1.0)
-    return 1e4 * p * (1.0 - p) / n
+    return se**2
 
 
 def dispersions(block: Block) -> dict[str, Array]:

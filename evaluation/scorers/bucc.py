@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from evaluation.scorers.base import Scorer
+import numpy as np
+
+from evaluation.scorers.base import Scorer, combine_prf
 
 Pair = tuple[str, str]
 
@@ -32,4 +34,24 @@ def score(predictions: Iterable[Pair], golds: Iterable[Pair], *, language: str) 
     return set_prf({(s, t) for s, t in predictions}, {(s, t) for s, t in golds})
 
 
-SCORER = Scorer("bucc", score, ("f1", "precision", "recall"), "set P/R/F1 over id pairs")
+def per_example(predictions: Iterable[Pair], golds: Iterable[Pair], *, language: str) -> np.ndarray:
+    """Per source sentence of either side (correct, predicted, gold) pairs."""
+    del language
+    predicted, gold = {(s, t) for s, t in predictions}, {(s, t) for s, t in golds}
+    sources = sorted({s for s, _ in predicted | gold})
+    index = {s: i for i, s in enumerate(sources)}
+    rows = np.zeros((len(sources), 3))
+    for pairs, column in ((predicted & gold, 0), (predicted, 1), (gold, 2)):
+        for s, _ in pairs:
+            rows[index[s], column] += 1
+    return rows
+
+
+SCORER = Scorer(
+    "bucc",
+    score,
+    ("f1", "precision", "recall"),
+    "set P/R/F1 over id pairs",
+    per_example,
+    combine_prf,
+)

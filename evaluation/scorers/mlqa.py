@@ -30,8 +30,10 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from functools import cache
 
-from evaluation.scorers.base import Scorer
-from evaluation.scorers.squad import qa_score
+import numpy as np
+
+from evaluation.scorers.base import Scorer, combine_means
+from evaluation.scorers.squad import qa_rows, qa_score
 
 LANGUAGES = ("en", "es", "de", "ar", "hi", "vi", "zh")
 
@@ -94,4 +96,19 @@ def score(
     return qa_score(predictions, golds, lambda text: normalize_answer(text, language))
 
 
-SCORER = Scorer("mlqa", score, ("exact_match", "f1"), "MLQA EM/F1, per-language normalizer")
+def per_example(
+    predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]], *, language: str
+) -> np.ndarray:
+    if language not in LANGUAGES:
+        raise ValueError(f"MLQA has no normalizer for language {language!r}")
+    return qa_rows(predictions, golds, lambda text: normalize_answer(text, language))
+
+
+SCORER = Scorer(
+    "mlqa",
+    score,
+    ("exact_match", "f1"),
+    "MLQA EM/F1, per-language normalizer",
+    per_example,
+    combine_means("exact_match", "f1"),
+)

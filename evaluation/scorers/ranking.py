@@ -24,7 +24,7 @@ from collections.abc import Collection, Hashable, Mapping, Sequence
 import numpy as np
 
 from evaluation.scorers.accuracy import score as accuracy_score
-from evaluation.scorers.base import Scorer
+from evaluation.scorers.base import Scorer, combine_means
 
 TOP_K = 20
 
@@ -92,6 +92,44 @@ def lareqa(
     return {"map@20": float(np.mean(aps)) * 100}
 
 
+def mewslix_rows(
+    predictions: Mapping[str, Sequence[str]],
+    golds: Mapping[str, str | Sequence[str]],
+    *,
+    language: str,
+) -> np.ndarray:
+    """Per query (reciprocal rank, 1)."""
+    del language
+    ranks = [reciprocal_rank(_single_gold(g), predictions.get(i, [])) for i, g in golds.items()]
+    return np.column_stack([ranks, np.ones(len(ranks))])
+
+
+def lareqa_rows(
+    predictions: Mapping[str, Sequence[str]],
+    golds: Mapping[str, Collection[str]],
+    *,
+    language: str,
+) -> np.ndarray:
+    """Per question (AP@20, 1)."""
+    del language
+    aps = [average_precision(set(rel), predictions.get(q, [])) for q, rel in golds.items()]
+    return np.column_stack([aps, np.ones(len(aps))])
+
+
 TATOEBA = Scorer("tatoeba", tatoeba, ("accuracy",), "top-1 retrieval accuracy")
-MEWSLIX = Scorer("mewslix", mewslix, ("map@20",), "MRR@20 (named map@20 officially)")
-LAREQA = Scorer("lareqa", lareqa, ("map@20",), "mAP@20 over a multilingual pool")
+MEWSLIX = Scorer(
+    "mewslix",
+    mewslix,
+    ("map@20",),
+    "MRR@20 (named map@20 officially)",
+    mewslix_rows,
+    combine_means("map@20"),
+)
+LAREQA = Scorer(
+    "lareqa",
+    lareqa,
+    ("map@20",),
+    "mAP@20 over a multilingual pool",
+    lareqa_rows,
+    combine_means("map@20"),
+)

@@ -29,7 +29,9 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 from itertools import chain
 
-from evaluation.scorers.base import Scorer, check_parallel
+import numpy as np
+
+from evaluation.scorers.base import Scorer, check_parallel, combine_prf
 
 Chunk = tuple[str, int, int]
 
@@ -93,6 +95,25 @@ def score(
     return {"f1": float(f1 * 100), "precision": float(p * 100), "recall": float(r * 100)}
 
 
+def per_example(
+    predictions: Sequence[Sequence[str]], golds: Sequence[Sequence[str]], *, language: str
+) -> np.ndarray:
+    """Per sentence (correct, predicted, gold) chunks: `score`'s counts when every predicted
+    sentence is as long as its gold one (chunks never cross the "O" between sentences)."""
+    del language
+    check_parallel(predictions, golds, "sentences")
+    rows = np.zeros((len(golds), 3))
+    for i, (pred, gold) in enumerate(zip(predictions, golds, strict=True)):
+        p, g = set(sentence_entities([pred])), set(sentence_entities([gold]))
+        rows[i] = len(p & g), len(p), len(g)
+    return rows
+
+
 SCORER = Scorer(
-    "seqeval", score, ("f1", "precision", "recall"), "chunk F1 with seqeval 0.0.12 chunking"
+    "seqeval",
+    score,
+    ("f1", "precision", "recall"),
+    "chunk F1 with seqeval 0.0.12 chunking",
+    per_example,
+    combine_prf,
 )

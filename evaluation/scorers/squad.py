@@ -27,7 +27,9 @@ import string
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
-from evaluation.scorers.base import Scorer
+import numpy as np
+
+from evaluation.scorers.base import Scorer, combine_means
 
 Normalizer = Callable[[str], str]
 
@@ -77,6 +79,18 @@ def qa_score(
     return {"exact_match": 100.0 * exact_match / total, "f1": 100.0 * f1 / total}
 
 
+def qa_rows(
+    predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]], normalize: Normalizer
+) -> np.ndarray:
+    """Per gold question (EM, F1, 1), 0 without a prediction: `qa_score`'s terms."""
+    rows = np.zeros((len(golds), 3))
+    rows[:, 2] = 1.0
+    for i, (qid, answers) in enumerate(golds.items()):
+        if qid in predictions:
+            rows[i, :2] = _question_scores(predictions[qid], answers, normalize)
+    return rows
+
+
 def score(
     predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]], *, language: str
 ) -> dict[str, float]:
@@ -84,4 +98,18 @@ def score(
     return qa_score(predictions, golds, normalize_answer)
 
 
-SCORER = Scorer("squad", score, ("exact_match", "f1"), "SQuAD v1.1 EM/F1, English normalizer")
+def per_example(
+    predictions: Mapping[str, str], golds: Mapping[str, Sequence[str]], *, language: str
+) -> np.ndarray:
+    del language
+    return qa_rows(predictions, golds, normalize_answer)
+
+
+SCORER = Scorer(
+    "squad",
+    score,
+    ("exact_match", "f1"),
+    "SQuAD v1.1 EM/F1, English normalizer",
+    per_example,
+    combine_means("exact_match", "f1"),
+)

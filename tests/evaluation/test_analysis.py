@@ -82,7 +82,7 @@ def _ladder(results: Path, seeds: tuple[int, ...]) -> None:
 def test_exactly_known_slope_and_paired_effects(tmp_path: Path) -> None:
     _ladder(tmp_path, seeds=(0, 1))
     summary = analyze(None, tmp_path, SWEEP).summary()
-    assert summary["definitions_version"] == 3 and "Knapp-Hartung" in summary["method"]
+    assert summary["definitions_version"] == 4 and "Knapp-Hartung" in summary["method"]
     assert summary["multiplicity"]["correction"] == "holm"
     assert cell(summary, "l", "mnli")["delta_std"] == pytest.approx(-4.0)
     assert cell(summary, "l", "mnli")["delta_mean"] == pytest.approx(0.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,26 @@ def test_dispersion_is_non_english_and_binomially_corrected() -> None:
     assert got["std_corrected"][0] == pytest.approx(math.sqrt(every.var(ddof=1) - noise_all))
 
 
-def test_f1_is_not_corrected_and_says_so() -> None:
-    got = dispersions(_block([[60.0, 90.0, 70.0, 80.0]], metric="f1"))
+def test_f1_without_se_rows_is_not_corrected_and_says_so() -> None:
+    block = _block([[60.0, 90.0, 70.0, 80.0]], metric="f1")
+    got = dispersions(block)
     assert got["disp"][0] == pytest.approx(got["disp_raw"][0])
-    assert noise_correction("f1").startswith("none")
-    assert noise_correction("accuracy").startswith("binomial")
+    assert noise_correction([block]).startswith("none")
+    assert noise_correction([_block([[60.0, 90.0, 70.0, 80.0]])]).startswith("binomial")
+
+
+def test_f1_with_se_rows_subtracts_the_mean_squared_se() -> None:
+    """The bootstrap SE rows (score time) correct F1 like the binomial variance corrects
+    accuracy: raw variance − mean over the same languages of SE², floored at 0."""
+    se = np.array([[2.0, 1.0, 3.0, 1.5]])
+    block = replace(_block([[60.0, 90.0, 70.0, 80.0]], metric="f1"), sampling_se=se)
+    got = dispersions(block)
+    others = np.array([60.0, 70.0, 80.0])
+    noise = float(np.mean(np.array([2.0, 3.0, 1.5]) ** 2))
+    assert got["disp"][0] == pytest.approx(math.sqrt(others.var(ddof=1) - noise))
+    assert noise_correction([block]).startswith("bootstrap")
+    lacking = replace(block, sampling_se=np.array([[2.0, np.nan, 3.0, 1.5]]))
+    assert dispersions(lacking)["disp"][0] == pytest.approx(float(others.std(ddof=1)))
 
 
 def test_sampling_noise_larger_than_the_spread_floors_at_zero() -> None:

@@ -123,3 +123,24 @@ def test_states_travel_to_ray_workers(tmp_path: Path) -> None:
 def test_unsafe_trial_keys_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="trial key"):
         Ledger(str(tmp_path), "sw").mark_phase2_done("../escape", "c")
+
+
+def test_a_cell_sees_its_target_tasks_under_their_own_keys(tmp_path) -> None:
+    from orchestrator.ledger import cell_view
+
+    ledger = Ledger(str(tmp_path), "s")
+    ledger.begin_attempt("cell")
+    ledger.mark_target_done("t-xnli", "xnli", "t-xnli__xnli__a000.parquet", rows=15)
+    ledger.mark_target_done("cell", "udpos", "cell__udpos__a000.parquet")  # an older ledger
+    states = ledger.all_states()
+    keys = {"xnli": "t-xnli", "udpos": "t-udpos", "xquad": "t-xquad"}
+    view = cell_view(states, "cell", keys)
+    assert view is not None and view.attempts == 1
+    assert view.targets == {
+        "xnli": "t-xnli__xnli__a000.parquet",
+        "udpos": "cell__udpos__a000.parquet",
+    }
+    assert view.rows == {"xnli": 15}
+    assert view.status(keys) == "pending"
+    assert cell_view(states, "other-cell", {"xnli": "t-xnli"}).status(["xnli"]) == "done"
+    assert cell_view(states, "nobody", {"xquad": "t-xquad"}) is None

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats as st
 
-from evaluation.analysis.scaling import ALPHA, STATS, Unit, fit_contrast
+from evaluation.analysis.scaling import ALPHA, STATS, Unit, fit_contrast, minimum_detectable_slope
 from evaluation.analysis.synthetic import Planted, write_planted
 from orchestrator.plan import (
     DEFAULT_MODEL_SD,
@@ -78,14 +79,35 @@ def test_printed_mds_is_detected_80_percent(scaling_rows, family: int) -> None: 
     assert detected(row.params, row.n_seeds, mds / 3, family, 100) < 0.5
 
 
-def test_formula_matches_simulation_for_a_primary_contrast(scaling_rows) -> None:  # type: ignore[no-untyped-def]
-    """scaling.minimum_detectable_slope at the expected SE holds for one test (m = 1);
-    with m = 100 and k - 2 = 2 df it is optimistic (see the plan's footnote)."""
+@pytest.mark.parametrize("family", [1, 100])
+def test_formula_matches_simulation(scaling_rows, family: int) -> None:  # type: ignore[no-untyped-def]
+    """scaling.minimum_detectable_slope (noncentral t) at the expected SE holds for one
+    test and for m = 100 with k - 2 = 2 df, where the sum of t quantiles fell short."""
     _, rows = scaling_rows
     row = rows[0]
-    formula = formula_mds(row.params, row.n_seeds, NOISE, 1)
-    assert formula == row.formula[1] and formula is not None
-    assert abs(detected(row.params, row.n_seeds, formula, 1, 300) - 0.8) <= 0.1
+    formula = formula_mds(row.params, row.n_seeds, NOISE, family)
+    simulated = row.simulated[family]
+    assert formula == row.formula[family] and formula is not None and simulated is not None
+    assert abs(formula / simulated - 1) <= 0.1, (formula, simulated)
+    assert abs(detected(row.params, row.n_seeds, formula, family, 300) - 0.8) <= 0.1
+    se = slope_se(row.params, row.n_seeds, NOISE)
+    assert se is not None
+    naive = (st.t.ppf(1 - ALPHA / (2 * family), 2) + st.t.ppf(0.8, 2)) * se
+    if family == 100:  # the old formula: detected clearly less than 80 % of the time
+        assert formula > 1.15 * naive
+        assert detected(row.params, row.n_seeds, naive, family, 300) < 0.7
+
+
+def test_mds_is_the_noncentral_t_power_point() -> None:
+    """Golden values: power 0.8 of the two-sided t test from scipy.stats.nct's cdf, an
+    independent evaluation (cdf, not sf) of the same distribution, and the normal limit."""
+    for df, m in ((2, 1), (2, 100), (4, 10)):
+        delta = minimum_detectable_slope(1.0, df, m)
+        crit = st.t.ppf(1 - ALPHA / (2 * m), df)
+        power = 1 - st.nct.cdf(crit, df, delta) + st.nct.cdf(-crit, df, delta)
+        assert power == pytest.approx(0.8, abs=1e-6)
+    z = st.norm.ppf(1 - ALPHA / 2) + st.norm.ppf(0.8)  # 2.80, the large-df limit
+    assert minimum_detectable_slope(1.0, 10_000, 1) == pytest.approx(z, abs=2e-3)
 
 
 def test_no_test_without_three_sizes_or_two_seeds() -> None:

@@ -57,9 +57,14 @@ def _copy(finished: dict, tmp: Path, fixtures: Path) -> tuple[Path, Path]:
 def _fragment(sweep: Path) -> tuple[str, str, str]:
     """(trial key, target task, fragment) of one recorded target task."""
     ledger = Ledger(str(sweep.parent), "mini")
-    key, state = sorted(ledger.all_states().items())[0]
+    key, state = next((k, s) for k, s in sorted(ledger.all_states().items()) if s.targets)
     task, fragment = sorted(state.targets.items())[0]
     return key, task, fragment
+
+
+def _all_done(spec: Path, tmp: Path) -> None:
+    status = sweeps.run(spec, tmp, "status")
+    assert status.returncode == 0 and "2 done" in status.stdout, status.stdout
 
 
 def _rerun(spec: Path, tmp: Path, sweep: Path, finished: dict) -> str:
@@ -106,17 +111,45 @@ def test_ledger_entry_deleted_reruns_that_cell(
     tmp_path: Path, finished: dict, fixtures: Path
 ) -> None:
     sweep, spec = _copy(finished, tmp_path, fixtures)
-    key, _, _ = _fragment(sweep)
+    key, task, _ = _fragment(sweep)
     entries = [p for p in (sweep / "ledger").rglob("*") if p.is_file() and key in p.name]
     assert len(entries) == 1, entries
     entries[0].unlink()
     _rerun(spec, tmp_path, sweep, finished)
-    assert Ledger(str(sweep.parent), "mini").cell_state(key).status(TARGETS) == "done"
+    assert Ledger(str(sweep.parent), "mini").target_done(key, task)
+    _all_done(spec, tmp_path)
 
 
 def test_ledger_deleted_reruns_every_cell(tmp_path: Path, finished: dict, fixtures: Path) -> None:
     sweep, spec = _copy(finished, tmp_path, fixtures)
     shutil.rmtree(sweep / "ledger")
     _rerun(spec, tmp_path, sweep, finished)
-    states = Ledger(str(sweep.parent), "mini").all_states()
-    assert len(states) == 2 and all(s.status(TARGETS) == "done" for s in states.values())
+    _all_done(spec, tmp_path)
+
+
+def test_adding_a_target_task_runs_only_its_own_work(
+    tmp_path: Path, finished: dict, fixtures: Path
+) -> None:
+    """The finished sweep (xnli, udpos) gains xquad: every cell gets a new trial key, but
+    the phase-3 work, predictions and rows of xnli and udpos are kept as they are."""
+    sweep, _ = _copy(finished, tmp_path, fixtures)
+    before = {
+        p.relative_to(sweep): p.stat().st_mtime_ns
+        for p in sorted(sweep.rglob("*"))
+        if p.is_file() and p.relative_to(sweep).parts[0] in ("results", "cells", "phase2")
+    }
+    spec = sweeps.write_spec(
+        tmp_path / "more.yaml", str(sweep.parent), fixtures, target_tasks=[*TARGETS, "xquad"]
+    )
+    out = sweeps.run(spec, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "0 of 2 cells done" in out.stderr  # new trial keys: both cells run
+    after = {p.relative_to(sweep): p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()}
+    assert {p: after.get(p) for p in before} == before  # nothing of the old work rewritten
+    new = {p for p in after if p not in before and p.parts[0] in ("results", "cells")}
+    assert new and all("xquad" in str(p) for p in new), sorted(map(str, new))
+    rows = ResultsStore(str(sweep.parent), "mini").read()
+    logical = sweeps.logical(rows)  # fails on a duplicate logical key
+    old = {k: v for k, v in logical.items() if k[1] in TARGETS}
+    assert old == finished["rows"]  # same keys (trial key included) and values
+    assert {k[1] for k in logical} == {*TARGETS, "xquad"}

@@ -23,6 +23,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from evaluation.data.fixtures import write_fixtures
+from evaluation.predict import row_metrics
 from evaluation.tasks import get_task
 from orchestrator.ledger import Ledger
 from storage.files import is_temporary
@@ -54,7 +55,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory, fixtures: Path) -> dict:
 
 def expected_rows() -> int:
     per_cell = sum(
-        len(get_task(t).languages) * len(get_task(t).metrics) for t in sweeps.MINI["target_tasks"]
+        len(get_task(t).languages) * len(row_metrics(get_task(t)))
+        for t in sweeps.MINI["target_tasks"]
     )
     return per_cell * 2  # two cells
 
@@ -160,6 +162,8 @@ def test_deepspeed_cell_through_xstilts_run(
         tmp_path / "mini.yaml", str(tmp_path / "runs"), fixtures,
         intermediate_tasks=["mnli"], target_tasks=["xnli"],
         resources={"tiny-s": {"workers": 2, "zero_stage": 2}},
+        **{p: {"defaults": {**sweeps.MINI[p]["defaults"], "micro_batch_size": 4}}
+           for p in ("phase2", "phase3")},  # 2 micro-batches a step: one per worker
     )  # fmt: skip
     out = sweeps.run(spec, tmp_path, DS_ACCELERATOR="cpu")
     assert out.returncode == 0, out.stderr[-3000:]
@@ -204,7 +208,7 @@ def test_cells_of_different_sizes_kill_9_and_resume(tmp_path: Path, fixtures: Pa
     assert out.returncode == 0, out.stderr[-3000:]
     rows = ResultsStore(str(storage), "mini").read()
     assert sweeps.logical(rows) == sweeps.logical(ResultsStore(str(golden), "mini").read())
-    assert len(rows) == 2 * len(get_task("xnli").languages) * len(get_task("xnli").metrics)
+    assert len(rows) == 2 * len(get_task("xnli").languages) * len(row_metrics(get_task("xnli")))
 
 
 def _signal_run(pgid: int, tmp: Path, signum: int) -> None:

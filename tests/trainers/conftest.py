@@ -113,6 +113,8 @@ def cell_job(root: Path, base: Path, **changes: Any) -> CellJob:
         threads=1,
     )
     flat.update(changes)
+    # One key for the cell and its targets: files under cells/<trial_key>/ as before.
+    flat.setdefault("target_keys", {t: flat["trial_key"] for t in flat["target_tasks"]})
     flat["phase2_hparams"] = typed(flat["phase2_hparams"])
     flat["phase3_hparams"] = typed(flat["phase3_hparams"])
 
@@ -121,7 +123,7 @@ def cell_job(root: Path, base: Path, **changes: Any) -> CellJob:
 
     data = DataAccess(**take(DataAccess))
     config = CellConfig(data=data, **take(CellConfig))
-    paths = CellPaths(flat.pop("layout"), config.phase2_key, config.trial_key)
+    paths = CellPaths(flat.pop("layout"), config.phase2_key, config.trial_key, config.target_keys)
     job = CellJob(config, paths, Runtime(**take(Runtime)))
     assert not flat, f"not fields of a job: {sorted(flat)}"
     return job

@@ -5,6 +5,32 @@ from evaluation.tasks.spec import Format, Role, Source, TaskSpec
 
 PAWSX_LANGS = "de en es fr ja ko zh".split()
 BUCC_LANGS = "de fr ru zh".split()
+
+# XTREME v1's per-task language lists, exactly as google-research/xtreme's evaluate.py
+# (commit 838c13b, lines 141-154: `XTREME_TASK2LANGS`) gives them, in its order. Four tasks
+# have fewer languages than in XTREME-R (whose lists are the registry's: defs/xtreme_r.py);
+# jiant's XTREME scripts (xtreme_runconfig_writer.py:7-20 + EXTRA_UDPOS_TEST_LANGS, line 21)
+# score the same sets.
+XTREME_V1_LANGUAGES = {
+    "pawsx": tuple(PAWSX_LANGS),
+    "xnli": tuple("ar bg de el en es fr hi ru sw th tr ur vi zh".split()),
+    "panx": tuple(
+        "ar he vi id jv ms tl eu ml ta te af nl en de el bn hi mr ur fa fr it pt es bg ru ja "
+        "ka ko th sw yo my zh kk tr et fi hu".split()
+    ),
+    "udpos": tuple(
+        "af ar bg de el en es et eu fa fi fr he hi hu id it ja kk ko mr nl pt ru ta te th tl "
+        "tr ur vi yo zh".split()
+    ),
+    "bucc2018": tuple(BUCC_LANGS),
+    "tatoeba": tuple(
+        "ar he vi id jv tl eu ml ta te af nl de el bn hi mr ur fa fr it pt es bg ru ja ka ko "
+        "th sw zh kk tr et fi hu".split()
+    ),
+    "xquad": tuple("en es de el ru tr ar vi th zh hi".split()),
+    "mlqa": tuple("en es de ar hi vi zh".split()),
+    "tydiqa": tuple("en ar bn fi id ko ru sw te".split()),
+}
 PAWSX = "google-research-datasets/paws-x"
 
 register(

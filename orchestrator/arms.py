@@ -1,0 +1,102 @@
+"""Arms of an intermediate task: ``task@modifier[@modifier...]``, parsed in one place.
+
+An arm trains phase 2 differently from the plain task (other data, other amounts), and its
+whole spelling is the cell's `intermediate_task`: in the trial key, in every result row,
+in the report. A modifier is ``head``, ``head=value`` or ``head[a,b,...]``; each head is
+registered here with its parser, so a new arm (``mnli@translate-train``,
+``mnli@langs[de,hi,sw]``) is one `register` call plus what it changes in phase 2. An
+unknown head gets a did-you-mean; a name must be written in its one canonical spelling, so
+that two spellings never make two cells of one arm.
+
+- ``n=N``: phase 2 trains on N examples of each of its tasks (a fixed, seeded subset, the
+  same for every model and seed; N of each of the nine for ``multitask``, whose mix is then
+  uniform), so that task and data size can be told apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from evaluation.tasks import suggest
+
+SEPARATOR = "@"
+_MODIFIER = re.compile(r"(?P<head>[a-z][a-z0-9_-]*)(?P<tail>(?:=[^@\[\]=]+|\[[^@\[\]]*\])?)")
+
+
+@dataclass(frozen=True)
+class Modifier:
+    head: str
+    parse: Callable[[str], Any]  # the text after the head ('' | '=v' | '[a,b]') -> value
+    spell: Callable[[Any], str]  # value -> the canonical modifier text
+    doc: str
+
+
+MODIFIERS: dict[str, Modifier] = {}
+
+
+def register(modifier: Modifier) -> None:
+    if modifier.head in MODIFIERS:
+        raise ValueError(f"arm modifier {modifier.head!r} is registered twice")
+    MODIFIERS[modifier.head] = modifier
+
+
+@dataclass(frozen=True)
+class Arm:
+    task: str  # the plain intermediate task: a task name, `multitask` or `none`
+    modifiers: tuple[tuple[str, Any], ...] = ()  # (head, value), in the order written
+
+    @property
+    def name(self) -> str:
+        return SEPARATOR.join(
+            [self.task, *(MODIFIERS[head].spell(value) for head, value in self.modifiers)]
+        )
+
+    def get(self, head: str, default: Any = None) -> Any:
+        return dict(self.modifiers).get(head, default)
+
+    @property
+    def train_size(self) -> int | None:
+        """Training examples per phase-2 task (`n=N`), or None: as the data settings load."""
+        return self.get("n")
+
+
+def parse_arm(text: str) -> Arm:
+    """The arm `text` names; ValueError (one line) for anything malformed."""
+    task, *parts = text.split(SEPARATOR)
+    modifiers: list[tuple[str, Any]] = []
+    for part in parts:
+        match = _MODIFIER.fullmatch(part)
+        if match is None:
+            raise ValueError(f"{text!r}: {part!r} is not a modifier (head, head=value, head[a,b])")
+        head, tail = match["head"], match["tail"]
+        if head not in MODIFIERS:
+            raise ValueError(f"{text!r}: unknown arm modifier {head!r}{suggest(head, MODIFIERS)}")
+        if head in dict(modifiers):
+            raise ValueError(f"{text!r}: modifier {head!r} is given twice")
+        modifiers.append((head, MODIFIERS[head].parse(tail)))
+    arm = Arm(task, tuple(modifiers))
+    if parts and task == "none":
+        raise ValueError(f"{text!r}: `none` trains nothing in phase 2, so it has no arms")
+    if arm.name != text:
+        raise ValueError(f"{text!r}: write this arm as {arm.name!r}")
+    return arm
+
+
+def _parse_n(tail: str) -> int:
+    value = tail.removeprefix("=")
+    if not tail.startswith("=") or not value.isdigit() or int(value) < 1:
+        raise ValueError(f"n{tail}: the training-set size is n=N with N a positive integer")
+    return int(value)
+
+
+register(
+    Modifier(
+        head="n",
+        parse=_parse_n,
+        spell=lambda n: f"n={n}",
+        doc="N training examples per phase-2 task (a fixed, seeded subset)",
+    )
+)
