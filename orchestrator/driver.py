@@ -173,7 +173,7 @@ def _fit(
         labels = {c.trial_key: c.label for c in cells}
         stopping.reset(spec.name)
         os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # ours stops the run (`stopping`)
-        snapshot = lambda: lines_from_states(labels, _display_states(ledger, cells))  # noqa: E731
+        snapshot = lambda: lines_from_states(labels, _display_states(ledger, cells, spec))  # noqa: E731
         try:
             with Progress(snapshot, file=terminal.out(), redirect=log_file is None):
                 stopping.fit_or_stop(tuner.fit, spec.name, spec.scheduling.stop_grace_s)
@@ -202,7 +202,7 @@ def start_tracking(spec: SweepSpec, layout: SweepLayout) -> tracking.Targets:
     return found
 
 
-def _display_states(ledger: Ledger, cells: list[Cell]) -> dict[str, Any]:
+def _display_states(ledger: Ledger, cells: list[Cell], spec: SweepSpec) -> dict[str, Any]:
     from types import SimpleNamespace
 
     out = {}
@@ -215,15 +215,9 @@ def _display_states(ledger: Ledger, cells: list[Cell]) -> dict[str, Any]:
             state=s.status(c.target_tasks),
             phase=s.running.phase if s.running else "",
             target_task=(s.running.target_task or "") if s.running else "",
-            languages_scored=_languages(s.targets),
+            languages_scored=sum(len(spec.eval_languages(t)) for t in s.targets),
         )
     return out
-
-
-def _languages(targets: Any) -> int:
-    from evaluation.tasks import get_task
-
-    return sum(len(get_task(t).languages) for t in targets)
 
 
 def trial_resources(job: CellJob, spec: SweepSpec) -> Any:

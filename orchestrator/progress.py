@@ -47,7 +47,7 @@ def render(lines: list[CellLine], elapsed: float, done_at_start: int) -> Group:
     for x in lines:
         if x.state == "running":
             table.add_row(x.label, x.phase, x.target_task or "—", str(x.languages))
-    return Group(head, table)
+    return Group(head, table) if table.row_count else Group(head)
 
 
 class Progress:
@@ -87,6 +87,8 @@ class Progress:
         if self._live is not None:
             self._live.update(self._render(self._safe_snapshot()))
             self._live.stop()
+            if not self.console.is_terminal:  # rich ends the last frame without a newline there
+                self.console.line()
 
     def _render(self, lines: list[CellLine]) -> Group:
         return render(lines, time.monotonic() - self.started, self.done_at_start)

@@ -25,7 +25,7 @@ from pydantic import (
 
 from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import Role, get_task, suggest, task_names
-from evaluation.tasks.protocols import Protocol, get_protocol
+from evaluation.tasks.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
 from orchestrator.arms import parse_arm
 from orchestrator.recipes import DEFAULT_RECIPE, RECIPES, Cited, Phase, get_recipe
 from orchestrator.spec_checks import cross_check, format_errors
@@ -327,7 +327,7 @@ class SweepSpec(Strict):
     data: DataConfig = DataConfig()
     # The benchmark's language lists, phase-3 stages and retrieval layer
     # (`evaluation.tasks.protocols`): `xtreme` (v1, as Phang et al.) or `xtreme_r`.
-    protocol: Literal["xtreme", "xtreme_r"] = "xtreme_r"
+    protocol: Literal["xtreme", "xtreme_r"] = DEFAULT_PROTOCOL
     # Target task -> the languages it is evaluated in, or `all` (default: the protocol's).
     languages: dict[str, list[str] | Literal["all"]] = {}
     # The named, cited defaults under phase2 / phase3 (`orchestrator.recipes`).

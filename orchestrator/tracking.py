@@ -4,12 +4,14 @@ The spec's `tracking:` section (`orchestrator.spec.Tracking`) picks the backends
 turns it into plain values (`Targets`) that travel to every trial. Runs:
 
 - MLflow: experiment = the sweep name; one parent run per sweep, under it one run per cell
-  (tags: sweep, trial_key, model, intermediate_task, seed, phase2_key) and under that one
-  run per phase: ``phase2``, and per target task ``phase3`` (its training, then its scores)
-  or ``evaluate`` (a target scored on the phase-2 encoder); a phase run adds the tags phase
-  and target_task. Params: the phase's resolved hyperparameters. Metrics: ``loss``, ``lr``,
-  ``samples_per_s`` every `log_every` training steps, ``dev_score`` at every evaluation, and
-  ``<split>/<metric>/<language>`` for every final score (step 0).
+  (tags: sweep, trial_key = cell_key, model, intermediate_task, seed, phase2_key) and under
+  that one run per phase: ``phase2``, and per target task ``phase3`` (its training, then its
+  scores) or ``evaluate`` (a target scored on the phase-2 encoder); a phase run adds the tags
+  phase and target_task, and a target's run has the target's own key as trial_key (the key
+  of its rows in the results store). Params: the phase's resolved hyperparameters.
+  Metrics: ``loss``, ``lr``, ``samples_per_s`` every `log_every` training steps,
+  ``dev_score`` at every evaluation, and ``<split>/<metric>/<language>`` for every final
+  score (step 0).
 - W&B: one run per phase run (id: trial key, phase, target task), grouped by cell.
 - TensorBoard: one event folder per phase run, ``<tensorboard>/<trial_key>/<phase>[-<target>]``.
 
@@ -110,12 +112,12 @@ def start_sweep(found: Targets) -> tuple[Targets, list[str]]:
     found or made here (trials only find them). A backend that fails is dropped, with a
     one-line notice; the returned targets are what the trials use."""
     notices = []
-    if found.mlflow_uri is not None:
+    if (uri := found.mlflow_uri) is not None:
         try:
             sweep_run = _Mlflow(found).sweep_run()
             found = replace(found, sweep_run=sweep_run)
         except Exception as exc:
-            shown = redact(found.mlflow_uri)
+            shown = redact(uri)
             notices.append(f"tracking: MLflow at {shown} is off: {redact(_cause(exc))}")
             found = replace(found, mlflow_uri=None)
     if found.wandb is not None:
@@ -303,6 +305,7 @@ def cell_tags(job: CellConfig) -> dict[str, str]:
     return {
         "sweep": job.sweep,
         "trial_key": job.trial_key,
+        "cell_key": job.trial_key,
         "phase2_key": job.phase2_key,
         "model": job.model.name,
         "intermediate_task": job.intermediate_task,
@@ -320,9 +323,12 @@ def phase_run(job: CellConfig, tags: Mapping[str, str], phase: str, target: str 
         hparams = job.phase2_hparams
     elif phase == "phase3" and target is not None:
         hparams = {target: job.phase3_hparams[target]}
-    run_tags = {**tags, "phase": phase, **({"target_task": target} if target else {})}
+    # A target task's run carries its own key, as its rows in the results store do.
+    key = job.target_keys[target] if target else job.trial_key
+    run_tags = {**tags, "trial_key": key, "phase": phase}
+    run_tags |= {"target_task": target} if target else {}
     name = f"{cell_name(job)} {phase}" + (f" {target}" if target else "")
-    return PhaseRun(job.trial_key, phase, target, name, run_tags, flat_params(hparams))
+    return PhaseRun(key, phase, target, name, run_tags, flat_params(hparams))
 
 
 def flat_params(hparams: Mapping[str, PhaseHparams]) -> dict[str, str]:
@@ -476,7 +482,7 @@ class WandbBackend:
         self.run = self.wandb.init(
             project=t.project, entity=t.entity, mode=t.mode, dir=t.directory,
             id=f"{run.trial_key}-{run.slug}", resume="allow", name=run.name,
-            group=run.trial_key, job_type=run.phase, config=dict(run.params),
+            group=run.tags["cell_key"], job_type=run.phase, config=dict(run.params),
             tags=[f"{k}={v}" for k, v in run.tags.items()][:20],
             settings=self.wandb.Settings(console="off", silent=True, x_disable_stats=True),
             reinit="finish_previous",

@@ -150,8 +150,10 @@ def test_a_killed_and_resumed_cell_keeps_one_run_per_phase_with_each_step_once(
     for run in phases.values():
         tags = run.data.tags
         assert tags["mlflow.parentRunId"] == cell.info.run_id
-        assert (tags["trial_key"], tags["model"], tags["seed"]) == (job.trial_key, "tiny-s", "3")
+        assert (tags["cell_key"], tags["model"], tags["seed"]) == (job.trial_key, "tiny-s", "3")
         assert tags["intermediate_task"] == "mnli"
+    assert phases["phase2"].data.tags["trial_key"] == job.trial_key
+    assert phases["phase3"].data.tags["trial_key"] == job.target_keys["xnli"]  # as its rows
     assert phases["phase3"].data.tags["target_task"] == "xnli"
     assert "target_task" not in phases["phase2"].data.tags
     assert phases["phase2"].data.params["lr"] == "0.001"
@@ -269,7 +271,7 @@ def test_tensorboard_event_files_hold_the_loss_curve_once(tmp_path: Path) -> Non
     steps(resumed, "phase3", "xnli", 6, 10)
     resumed.scores("xnli", ROWS)
     resumed.close()
-    folder = root / job.trial_key / "phase3-xnli"
+    folder = root / job.target_keys["xnli"] / "phase3-xnli"
     assert len(list(folder.glob("events.out.tfevents.*"))) == 2
     events = EventAccumulator(str(folder))
     events.Reload()
@@ -352,8 +354,9 @@ def test_kill_9_mid_phase_and_resume_track_each_cell_phase_once(tmp_path: Path) 
     phases = [r for r in runs if r.data.tags["level"] == "phase"]
     keys = [(r.data.tags["trial_key"], r.data.tags["phase"], r.data.tags.get("target_task"))
             for r in phases]  # fmt: skip
-    (trial_key,) = {r["trial_key"] for r in rows}
-    assert sorted(keys, key=str) == [(trial_key, "phase2", None), (trial_key, "phase3", "xnli")]
+    (trial_key,) = {r["trial_key"] for r in rows}  # the target task's own key
+    (cell_key,) = {r.data.tags["cell_key"] for r in runs if r.data.tags["level"] != "sweep"}
+    assert sorted(keys, key=str) == [(cell_key, "phase2", None), (trial_key, "phase3", "xnli")]
     assert all(r.info.status == "FINISHED" for r in runs)
     p3 = next(r for r in phases if r.data.tags["phase"] == "phase3")
     for row in rows:
