@@ -23,7 +23,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from evaluation.data.fixtures import write_fixtures
-from evaluation.predict import row_metrics
+from evaluation.scorers import row_metrics
 from evaluation.tasks import get_task
 from orchestrator.ledger import Ledger
 from storage.files import is_temporary
