@@ -17,6 +17,15 @@ is no trend. A false claim is an answer of kind "trend" when the planted slope i
 scenario plants the slope in a single target task (`only_target`): its answer must not
 claim the trend for all target tasks ("claimed for all targets" in the printed line).
 
+The loss-based view (issue 15, item 6) is generated beside it for the target tasks with a
+head (XNLI, UD-POS; Tatoeba has none): nll[lang] = NLL_PER_POINT × (100 − the score's
+noiseless part − e'), e' ~ N(0, seed_noise) drawn apart from e, so the nll dispersion carries
+NLL_PER_POINT × d with noise of its own. Every store row set is the real one: the
+headline, its `<metric>_se` row where it has one (UD-POS's f1_se: the binomial SE
+100 sqrt(p (1 − p) / n)), `nll` and `nll_se` (NLL_PER_POINT × that SE). The loss answer is
+the same rule on the loss family (its own Holm family); each line prints its false-claim
+(or detection) rate too.
+
 The language profile z puts English at 0 and has sample std 1 over the other languages,
 so the primary estimand (non-English dispersion) carries d exactly, up to the noise.
 Most scenarios call the analysis on in-memory scores (the same functions the report
@@ -51,8 +60,10 @@ from evaluation.analysis.scaling import scaling
 from evaluation.analysis.stats import Effect, dispersions
 from evaluation.analysis.summary import scaling_dict
 from evaluation.report_answer import Verdict, verdict
+from evaluation.scorers import row_metrics
 from evaluation.tasks import get_task
 from storage.results import ResultsStore
+from storage.schema import LOSS_METRIC, METRICS, sampling_se_metric
 
 MODELS = {"xlmr-base": 270_000_000, "xlmr-large": 550_000_000,
           "xlmr-xl": 3_500_000_000, "xlmr-xxl": 10_700_000_000}  # fmt: skip
@@ -60,6 +71,7 @@ TASKS = ("anli", "mnli", "qqp", "squad", "squad_v2", "hellaswag", "cosmosqa",
          "commonsenseqa", "siqa", "multitask")  # fmt: skip
 TARGETS = ("xnli", "udpos", "tatoeba")
 N_EXAMPLES = 1000  # per (language) row of the stores
+NLL_PER_POINT = 0.02  # nats of nll per point of score below 100
 
 
 @dataclass(frozen=True)
@@ -106,9 +118,22 @@ def profile(target: str) -> np.ndarray:
     return _PROFILES[target]
 
 
-def generate(sc: Scenario, seed: int) -> dict[str, np.ndarray]:
-    """Per target task: scores of shape (models, 1 + n_tasks, seeds, languages)."""
+def has_head(target: str) -> bool:
+    return LOSS_METRIC in row_metrics(get_task(target))
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Per target task, (models, 1 + n_tasks, seeds, languages): the headline scores, and
+    the nll of the target tasks with a head."""
+
+    scores: dict[str, np.ndarray]
+    nll: dict[str, np.ndarray]
+
+
+def generate(sc: Scenario, seed: int) -> Generated:
     rng = np.random.default_rng([2020, seed])
+    loss_rng = np.random.default_rng([2020, seed, 1])  # the scores' draws stay as they were
     params = np.array(list(MODELS.values()), dtype=np.float64)
     x = np.log10(params / 1e9)
     n_m, n_t = len(MODELS), sc.n_tasks + 1
@@ -116,7 +141,7 @@ def generate(sc: Scenario, seed: int) -> dict[str, np.ndarray]:
     phase2 = rng.standard_normal((n_m, n_t, sc.seeds)) * sc.phase2_sd
     level = 55.0 + 5.0 * x
     gain = np.r_[0.0, rng.uniform(0.0, 3.0, sc.n_tasks)]
-    out = {}
+    out, nll = {}, {}
     for target in TARGETS:
         slope = sc.slope if sc.only_target in (None, target) else 0.0
         d = (sc.effect + slope * x + quirk)[:, None, None] + phase2
@@ -124,29 +149,50 @@ def generate(sc: Scenario, seed: int) -> dict[str, np.ndarray]:
         z = profile(target)
         spread = (sc.base_std + d)[..., None] * z
         noise = rng.standard_normal((n_m, n_t, sc.seeds, z.size)) * sc.seed_noise
-        out[target] = (level[:, None, None, None] + gain[None, :, None, None]) + spread + noise
-    return out
+        signal = (level[:, None, None, None] + gain[None, :, None, None]) + spread
+        out[target] = signal + noise
+        if has_head(target):
+            own = loss_rng.standard_normal(noise.shape) * sc.seed_noise
+            nll[target] = NLL_PER_POINT * (100.0 - signal - own)
+    return Generated(out, nll)
+
+
+def sampling_se(metric: str, values: np.ndarray) -> np.ndarray | None:
+    """The `<metric>_se` row's values (None: the metric has none): the binomial SE of the
+    score, in nats for nll (of the score its nll stands for)."""
+    if sampling_se_metric(metric) not in METRICS:
+        return None
+    score = 100.0 - values / NLL_PER_POINT if metric == LOSS_METRIC else values
+    p = np.clip(score, 0.5, 99.5) / 100.0
+    se = 100.0 * np.sqrt(p * (1.0 - p) / N_EXAMPLES)
+    return NLL_PER_POINT * se if metric == LOSS_METRIC else se
 
 
 def _seeds_of(sc: Scenario, model: str) -> int:
     return 1 if model == sc.one_seed_model else sc.seeds
 
 
-def answer_in_memory(sc: Scenario, data: dict[str, np.ndarray]) -> Verdict:
-    """The headline answer, from the scores through the analysis' own estimand and fits."""
+@dataclass(frozen=True)
+class Answers:
+    metric: Verdict  # the answer
+    loss: Verdict  # the loss-based family's, by the same rule
+
+
+def _family(sc: Scenario, data: dict[str, np.ndarray], loss: bool) -> Verdict:
+    """One family's verdict, from the values through the analysis' own estimand and fits."""
     effects, baseline = [], {}
     tasks = TASKS[: sc.n_tasks]
     for target, scores in data.items():
         spec = get_task(target)
-        metric, languages = spec.headline, tuple(spec.languages)
+        metric, languages = LOSS_METRIC if loss else spec.headline, tuple(spec.languages)
         base_disp = []
         for m, (model, params) in enumerate(MODELS.items()):
             n = _seeds_of(sc, model)
             seeds = tuple(range(n))
-
+            counts = np.full((n, len(languages)), float(N_EXAMPLES))
             blocks = [
                 Block(model, params, task, target, metric, languages, seeds, scores[m, t, :n],
-                      np.full((n, len(languages)), float(N_EXAMPLES)))
+                      counts, sampling_se(metric, scores[m, t, :n]))
                 for t, task in enumerate(("none", *tasks))
             ]  # fmt: skip
             none, none_disp = blocks[0], dispersions(blocks[0])
@@ -163,22 +209,42 @@ def answer_in_memory(sc: Scenario, data: dict[str, np.ndarray]) -> Verdict:
     return verdict([scaling_dict(f) for f in scaling(effects, baseline)])
 
 
-def write_store(sc: Scenario, data: dict[str, np.ndarray], results: Path, sweep: str) -> int:
-    """The generated scores as a results store, one fragment per (trial, target task)."""
+def answer_in_memory(sc: Scenario, data: Generated) -> Answers:
+    return Answers(_family(sc, data.scores, False), _family(sc, data.nll, True))
+
+
+def _rows(target: str, values: np.ndarray, nll: np.ndarray | None) -> list[tuple[str, float]]:
+    """(metric, value) rows of one cell's language, the real row set of the task."""
+    spec = get_task(target)
+    by_metric = {spec.headline: values}
+    if nll is not None:
+        by_metric[LOSS_METRIC] = nll
+    rows = []
+    for metric, v in by_metric.items():
+        se = sampling_se(metric, v)
+        rows += [(metric, v)] + ([] if se is None else [(sampling_se_metric(metric), se)])
+    return rows
+
+
+def write_store(sc: Scenario, data: Generated, results: Path, sweep: str) -> int:
+    """The generated values as a results store, one fragment per (trial, target task)."""
     store = ResultsStore.at(str(results), sweep)
     n_rows = 0
-    for target, scores in data.items():
+    for target, scores in data.scores.items():
         spec = get_task(target)
         languages = list(spec.languages)
+        nll = data.nll.get(target)
         for m, (model, params) in enumerate(MODELS.items()):
             for t, task in enumerate(("none", *TASKS[: sc.n_tasks])):
                 for s in range(_seeds_of(sc, model)):
-                    n = len(languages)
+                    rows = _rows(target, scores[m, t, s], None if nll is None else nll[m, t, s])
+                    n = len(languages) * len(rows)
                     table = pa.table({
                         "model": [model] * n, "model_params": [params] * n,
                         "intermediate_task": [task] * n, "seed": [s] * n,
-                        "language": languages, "split": [spec.report_split] * n,
-                        "metric": [spec.headline] * n, "value": scores[m, t, s].tolist(),
+                        "language": languages * len(rows), "split": [spec.report_split] * n,
+                        "metric": [metric for metric, _ in rows for _ in languages],
+                        "value": np.concatenate([v for _, v in rows]).tolist(),
                         "n_examples": [N_EXAMPLES] * n, "task_version": [spec.version] * n,
                         "data_source": ["fixtures"] * n,
                     })  # fmt: skip
@@ -188,12 +254,14 @@ def write_store(sc: Scenario, data: dict[str, np.ndarray], results: Path, sweep:
     return n_rows
 
 
-def answer_from_store(sc: Scenario, data: dict[str, np.ndarray]) -> Verdict:
+def answer_from_store(sc: Scenario, data: Generated) -> Answers:
     with tempfile.TemporaryDirectory(prefix="xstilts-calibration-") as tmp:
         results = Path(tmp) / "results"
         write_store(sc, data, results, "calibration")
         summary = analyze(None, results, "calibration").summary()
-    return verdict(summary["scaling"])
+    loss = summary["loss"]
+    assert isinstance(loss, dict)
+    return Answers(verdict(summary["scaling"]), verdict(loss["scaling"]))
 
 
 @dataclass(frozen=True)
@@ -201,17 +269,23 @@ class Outcome:
     kind: str
     direction: int
     all_targets: bool
-    agrees: bool = True  # store answer == in-memory answer (store path only)
+    loss_kind: str
+    loss_direction: int
+    agrees: bool = True  # store answers == in-memory answers, both families (store path only)
 
 
 def one(args: tuple[Scenario, int, bool]) -> Outcome:
     sc, seed, through_store = args
     data = generate(sc, seed)
     found = answer_in_memory(sc, data)
-    if not through_store:
-        return Outcome(found.kind, found.direction, _all(found))
-    stored = answer_from_store(sc, data)
-    return Outcome(stored.kind, stored.direction, _all(stored), stored.text == found.text)
+    if through_store:
+        stored = answer_from_store(sc, data)
+        agrees = (stored.metric.text, stored.loss.text) == (found.metric.text, found.loss.text)
+        found = stored
+    else:
+        agrees = True
+    m, loss = found.metric, found.loss
+    return Outcome(m.kind, m.direction, _all(m), loss.kind, loss.direction, agrees)
 
 
 def _all(found: Verdict) -> bool:
@@ -228,6 +302,8 @@ class Rates:
     non_monotonic: int
     disagreements: int
     seconds: float
+    loss_claims: int = 0  # the loss-based family: answers that claim a size trend
+    loss_right: int = 0  # ... with the planted sign
 
     @property
     def claim_rate(self) -> float:
@@ -245,11 +321,15 @@ class Rates:
         agree = (
             f"; store vs in-memory disagreements {self.disagreements}" if self.disagreements else ""
         )
+        loss = (self.loss_claims if null else self.loss_right) / self.n
+        loss_se = math.sqrt(loss * (1 - loss) / self.n)
         return (
             f"{self.scenario.name}: {what} {rate:.3f} (MC SE {se:.3f}, {self.n} stores); "
             f"any trend claim {self.claim_rate:.3f}; "
             f"claimed for all targets {self.all_targets / self.n:.3f}; "
-            f"non-monotonic {self.non_monotonic / self.n:.3f}{agree}  [{self.seconds:.0f} s]"
+            f"non-monotonic {self.non_monotonic / self.n:.3f}; "
+            f"loss-based (nll) {what} {loss:.3f} (MC SE {loss_se:.3f}){agree}  "
+            f"[{self.seconds:.0f} s]"
         )
 
 
@@ -271,6 +351,8 @@ def run(sc: Scenario, n: int, first_seed: int = 0, store: bool = False, workers:
         non_monotonic=sum(o.kind == "non_monotonic" for o in outcomes),
         disagreements=sum(not o.agrees for o in outcomes),
         seconds=time.perf_counter() - start,
+        loss_claims=sum(o.loss_kind == "trend" for o in outcomes),
+        loss_right=sum(o.loss_kind == "trend" and o.loss_direction == want for o in outcomes),
     )
 
 

@@ -38,7 +38,7 @@ from evaluation.retrieval import (
 )
 from evaluation.sampling import bootstrap_se, combine_mean_nll
 from evaluation.scorers import get_scorer
-from evaluation.tasks import Format, TaskSpec
+from evaluation.tasks import TaskSpec
 from storage.files import write_file
 from storage.schema import LOSS_METRIC, METRICS, sampling_se_metric
 
@@ -136,18 +136,6 @@ def write_submission(out_dir: str | Path, spec: TaskSpec, language: str, text: s
     return path
 
 
-def row_metrics(spec: TaskSpec) -> tuple[str, ...]:
-    """Every metric a target task's rows carry per language: its scorer's metrics, the
-    sampling SE of each that has one, and `nll` with its SE where a fine-tuned head predicts
-    (retrieval has no head likelihood)."""
-    scorer = get_scorer(spec.scorer)
-    with_se = [m for m in spec.metrics if sampling_se_metric(m) in METRICS]
-    out = [*spec.metrics, *(sampling_se_metric(m) for m in with_se if scorer.per_example)]
-    if spec.needs_target_training and spec.format is not Format.RETRIEVAL:
-        out += [LOSS_METRIC, sampling_se_metric(LOSS_METRIC)]
-    return tuple(out)
-
-
 def _row(spec: TaskSpec, language: str, metric: str, value: float, n: int) -> Row:
     return {
         "target_task": spec.name,
@@ -196,7 +184,8 @@ def evaluate(
     out_dir: str | Path | None,
 ) -> list[Row]:
     """Predict, write and score every language of a task with a trained head; its nll
-    comes from the same forward pass as the predictions."""
+    comes from the same forward pass as the predictions (the rows of
+    `evaluation.scorers.row_metrics`)."""
     rows: list[Row] = []
     for language, examples in examples_by_language.items():
         found = predictor(examples)

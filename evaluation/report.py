@@ -24,9 +24,10 @@ import pyarrow.fs as pafs
 
 from evaluation.analysis import DEFINITIONS, analyze
 from evaluation.plots import write_plots
-from evaluation.report_answer import answer_lines, params_text
+from evaluation.report_answer import answer_lines, loss_lines, params_text
 from evaluation.report_tables import (
     cell_table,
+    coverage_lines,
     missing_lines,
     per_size_table,
     phang_tables,
@@ -97,6 +98,7 @@ def _sections(summary: Mapping[str, Any], plots: list[Path]) -> list[Section]:
     if rows:
         out += [Section("h2", "Per model size (the unit of the size question)")]
         out.append(Section("table", header=header, rows=rows))
+    out += _loss_sections(summary)
     out.append(Section("h2", "Phang et al.-style table (headline metric)"))
     for title, (header, rows) in phang_tables(summary).items():
         out += [Section("p", title), Section("table", header=header, rows=rows)]
@@ -134,6 +136,33 @@ def _method_text(summary: Mapping[str, Any]) -> str:
     )
 
 
+def _loss_sections(summary: Mapping[str, Any]) -> list[Section]:
+    """The loss-based view beside the metric-based one: the same fits on the per-language
+    nll, Holm-adjusted as a family of their own and kept out of the answer."""
+    out = [Section("h2", "Loss-based robustness (per-language NLL; not part of the answer)")]
+    out.append(Section("ul", items=loss_lines(summary)))
+    loss = summary.get("loss")
+    if not loss or not loss["scaling"]:
+        return out
+    fixes = "; ".join(f"{t}: {how}" for t, how in loss["noise_correction"].items())
+    multi = loss["multiplicity"]
+    out.append(
+        Section(
+            "p",
+            f"Estimand: {loss['estimand']['primary']} (nats; lower nll is better, "
+            f"delta_disp > 0 is less even). Noise correction per target task: {fixes or '—'}. "
+            f"Method: {summary['method']}. Multiplicity: {multi['correction'].capitalize()} "
+            f"over {multi['n_tests']} nll delta_disp slope test(s), a family apart from the "
+            "metric-based one.",
+        )
+    )
+    header, rows = scaling_table(summary, loss["scaling"])
+    out.append(Section("table", header=header, rows=rows))
+    header, rows = per_size_table(summary, loss["scaling"])
+    out.append(Section("table", header=header, rows=rows))
+    return out
+
+
 def _quality(summary: Mapping[str, Any]) -> list[Section]:
     cells = summary["cells"]
     sizes = sorted({c["model_params"] for c in cells})
@@ -144,6 +173,9 @@ def _quality(summary: Mapping[str, Any]) -> list[Section]:
     if summary.get("effects_unavailable"):
         facts.append(f"STILTs effects unavailable: {summary['effects_unavailable']}.")
     out = [Section("h2", "Data"), Section("ul", items=facts + list(summary["notes"]))]
+    if coverage := summary.get("language_coverage"):
+        out += [Section("h2", "Languages each statistic covers")]
+        out += [Section("ul", items=coverage_lines(coverage))]
     if summary["conflicts"]:
         lines = [_conflict_text(c) for c in summary["conflicts"]]
         out += [Section("h2", "Conflicting values (not averaged)"), Section("ul", items=lines)]
@@ -231,15 +263,17 @@ def write_report(
     sweep: str,
     out_dir: Path,
     primary: tuple[str, str] | None = None,
+    languages: Mapping[str, Sequence[str]] | None = None,
 ) -> ReportPaths:
     """Analyse `sweep` from its results store and write the report folder `out_dir`.
 
     `storage_fs` is the orchestrator's resolved `pyarrow.fs` filesystem (None: a local
     directory) and `results_path` the store's path in it (``<storage>/<sweep>/results``).
-    `primary` is the spec's primary contrast (intermediate task, target task or `all`).
+    `primary` is the spec's primary contrast (intermediate task, target task or `all`);
+    `languages`, per target task, the languages the spec evaluates (default: all).
     Raises `UserError` for an empty store.
     """
-    analysis = analyze(storage_fs, results_path, sweep, primary)
+    analysis = analyze(storage_fs, results_path, sweep, primary, languages)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = analysis.summary()
     plots = write_plots(analysis, out_dir)

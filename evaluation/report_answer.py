@@ -22,6 +22,9 @@ from typing import Any
 
 MIN_SIZES = 3
 ALL = "all"
+LOSS = "nll"  # the loss-based family's metric (storage.schema.LOSS_METRIC), in nats
+LOSS_SUBJECT = "the per-language loss (nll)"
+LOSS_LEAD = "Loss-based view (nll; its own Holm family, not part of the answer): "
 
 Summary = Mapping[str, Any]
 
@@ -158,23 +161,36 @@ def _departs_text(fit: Mapping[str, Any]) -> str:
     )
 
 
+def unit(fit: Mapping[str, Any]) -> str:
+    """The unit of a fit's delta_disp: the pooled scale, nats for nll, else points."""
+    if fit["target_task"] == ALL:
+        return "% of the targets' baseline dispersion"
+    return "nats" if fit["metric"] == LOSS else "points"
+
+
+def fit_digits(fit: Mapping[str, Any]) -> int:
+    return 4 if unit(fit) == "nats" else 2
+
+
 def _mds_text(tested: Sequence[Mapping[str, Any]]) -> str:
     tested = [f for f in tested if f["target_task"] != ALL]
     mds = sorted(f["mds_delta_disp"] for f in tested if f.get("mds_delta_disp") is not None)
     if not mds:
         return ""
-    span = f"{mds[0]:.2f}" if len(mds) == 1 else f"{mds[0]:.2f} to {mds[-1]:.2f}"
+    d = fit_digits(tested[0])
+    span = f"{mds[0]:.{d}f}" if len(mds) == 1 else f"{mds[0]:.{d}f} to {mds[-1]:.{d}f}"
     family = max(int(f.get("family_size") or 0) for f in tested) or len(tested)
     return (
-        f" (minimum detectable slope {span} points of delta_disp per decade of parameters, "
-        f"80 % power, Holm over {family} test(s))"
+        f" (minimum detectable slope {span} {unit(tested[0])} of delta_disp per decade of "
+        f"parameters, 80 % power, Holm over {family} test(s))"
     )
 
 
-def verdict(fits: Sequence[Mapping[str, Any]]) -> Verdict:
+def verdict(fits: Sequence[Mapping[str, Any]], subject: str = "languages") -> Verdict:
     """The rule: a trend when a Holm-adjusted slope p < 0.05, worded by sign and size;
     otherwise non-monotonic when a size departs (adjusted lack of fit), else no trend.
-    A primary contrast (`primary: true`) is left to `primary_verdict`."""
+    A primary contrast (`primary: true`) is left to `primary_verdict`. `subject` is what
+    became more or less even (the loss-based family: `LOSS_SUBJECT`)."""
     fits = [f for f in fits if not f.get("primary")]
     per_target = [f for f in fits if f["target_task"] != ALL]
     if not per_target:
@@ -199,7 +215,7 @@ def verdict(fits: Sequence[Mapping[str, Any]]) -> Verdict:
         return Verdict("inconclusive", text, per_target[0])
     best = min(tested, key=lambda f: (f["p_adjusted"], f["p_value"], f["target_task"] == ALL))
     if _is_trend(best):
-        text = _trend_text(best, tested, f"Holm-adjusted p = {best['p_adjusted']:.2g}")
+        text = _trend_text(best, tested, f"Holm-adjusted p = {best['p_adjusted']:.2g}", subject)
         rest = {f["intermediate_task"] for f in tested if _is_trend(f)} - {
             best["intermediate_task"]
         }
@@ -219,9 +235,11 @@ def verdict(fits: Sequence[Mapping[str, Any]]) -> Verdict:
     return Verdict("no_trend", f"Answer: no size trend detected{_mds_text(tested)}.", best)
 
 
-def _trend_text(fit: Mapping[str, Any], fits: Sequence[Mapping[str, Any]], p: str) -> str:
+def _trend_text(
+    fit: Mapping[str, Any], fits: Sequence[Mapping[str, Any]], p: str, subject: str = "languages"
+) -> str:
     return (
-        f"Answer: STILTs with {fit['intermediate_task']} made languages {trend_words(fit)} — "
+        f"Answer: STILTs with {fit['intermediate_task']} made {subject} {trend_words(fit)} — "
         f"{_targets_text(fit, fits)} ({p})"
     )
 
@@ -241,8 +259,7 @@ def primary_verdict(fit: Mapping[str, Any], fits: Sequence[Mapping[str, Any]]) -
         sign = 1 if fit["slope_delta_disp"] > 0 else -1
         return Verdict("trend", f"{head} {body}.", fit, sign)
     mds = fit.get("mds_delta_disp")
-    unit = "points" if fit["target_task"] != ALL else "% of baseline dispersion"
-    tail = f"; minimum detectable slope {mds:.2f} {unit} per decade" if mds is not None else ""
+    tail = f"; minimum detectable slope {mds:.2f} {unit(fit)} per decade" if mds is not None else ""
     if fit["departs"]:
         tail += f"; {_departs_text(fit)}"
     return Verdict("no_trend", f"{head} no size trend detected (p = {p:.2g}{tail}).", fit)
@@ -250,19 +267,19 @@ def primary_verdict(fit: Mapping[str, Any], fits: Sequence[Mapping[str, Any]]) -
 
 def _finding(fit: Mapping[str, Any]) -> str:
     pooled = fit["target_task"] == ALL
-    unit = "% of the targets' baseline dispersion" if pooled else "points"
     what = "pooled over target tasks" if pooled else fit["metric"]
+    d = fit_digits(fit)
     head = (
         f"{fit['intermediate_task']} on {fit['target_task']} ({what}): delta_disp "
-        f"(non-English dispersion effect) changes by {fit['slope_delta_disp']:+.2f} {unit} "
-        "per 10× parameters"
+        f"(non-English dispersion effect) changes by {fit['slope_delta_disp']:+.{d}f} "
+        f"{unit(fit)} per 10× parameters"
     )
     if fit.get("p_adjusted") is None:
         return head + " (no interval: one seed per model or fewer than three sizes)."
     lo, hi = fit["ci95_delta_disp"]
     per_model = "; ".join(
-        f"{params_text(p['model_params'])} {p['estimate']:+.2f}"
-        + (f" [{p['ci95'][0]:+.2f}, {p['ci95'][1]:+.2f}]" if p["ci95"] else "")
+        f"{params_text(p['model_params'])} {p['estimate']:+.{d}f}"
+        + (f" [{p['ci95'][0]:+.{d}f}, {p['ci95'][1]:+.{d}f}]" if p["ci95"] else "")
         for p in fit["per_model"]
     )
     adjusted = (
@@ -271,7 +288,7 @@ def _finding(fit: Mapping[str, Any]) -> str:
         else f"Holm-adjusted over {fit['family_size']} test(s) p = {fit['p_adjusted']:.2g}"
     )
     return (
-        f"{head} (95 % CI {lo:+.2f} to {hi:+.2f}, t with {fit['df']} df; p = "
+        f"{head} (95 % CI {lo:+.{d}f} to {hi:+.{d}f}, t with {fit['df']} df; p = "
         f"{fit['p_value']:.2g}, {adjusted}); per model size: {per_model}."
     )
 
@@ -310,3 +327,17 @@ def answer_lines(summary: Summary) -> list[str]:
         first.text,
         f"Exploratory, every other contrast (Holm): {rest}",
     ]
+
+
+def loss_lines(summary: Summary) -> list[str]:
+    """The loss-based view in two lines (its strongest finding, its verdict by the same
+    rule), from ``summary["loss"]``; never part of `answer_lines`."""
+    loss = summary.get("loss") or {}
+    fits = list(loss.get("scaling", []))
+    if not [f for f in fits if f["target_task"] != ALL]:
+        return [
+            LOSS_LEAD + "no slope (no nll rows in this store, or nll effects spanning fewer "
+            "than two model sizes)."
+        ]
+    found = verdict(fits, LOSS_SUBJECT)
+    return [_finding(found.headline or fits[0]), LOSS_LEAD + found.text.removeprefix("Answer: ")]

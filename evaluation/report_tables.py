@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evaluation.report_answer import params_text
+from evaluation.report_answer import fit_digits, params_text
+from storage.schema import METRICS
 
 Table = tuple[list[str], list[list[str]]]
 Summary = Mapping[str, Any]
@@ -18,19 +19,23 @@ def num(value: float | None, digits: int = 2, sign: bool = False) -> str:
     return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
-def with_ci(value: float | None, ci: Sequence[float | None] | None, sign: bool = False) -> str:
+def with_ci(
+    value: float | None, ci: Sequence[float | None] | None, sign: bool = False, digits: int = 2
+) -> str:
     if value is None:
         return "—"
     if not ci or ci[0] is None or ci[1] is None:
-        return num(value, sign=sign)
-    return f"{num(value, sign=sign)} [{num(ci[0], sign=sign)}, {num(ci[1], sign=sign)}]"
+        return num(value, digits, sign)
+    lo, hi = num(ci[0], digits, sign), num(ci[1], digits, sign)
+    return f"{num(value, digits, sign)} [{lo}, {hi}]"
 
 
 def _p(value: float | None) -> str:
     return "—" if value is None else f"{value:.2g}"
 
 
-def scaling_table(summary: Summary) -> Table:
+def scaling_table(summary: Summary, fits: Sequence[Mapping[str, Any]] | None = None) -> Table:
+    """One row per contrast of `fits` (default: the metric-based family, summary["scaling"])."""
     header = [
         "intermediate task",
         "target task",
@@ -46,26 +51,32 @@ def scaling_table(summary: Summary) -> Table:
         "slope delta_mean / decade [95 % CI]",
         "heterogeneity Q p, I²",
     ]
-    rows = [
-        [
-            f["intermediate_task"] + (" (primary)" if f.get("primary") else ""),
-            f["target_task"] + (" (% of baseline disp)" if f["target_task"] == "all" else ""),
-            str(f["n_model_sizes"]),
-            with_ci(f["slope_delta_disp"], f["ci95_delta_disp"], sign=True)
-            + (" (no interval)" if f["ci_collapsed"] else ""),
-            str(f["df"]),
-            _p(f["p_value"]),
-            _p(f["p_adjusted"]),
-            num(f["tau2"], 3),
-            _p(f["lack_of_fit_p_adjusted"]),
-            ", ".join(f["departs"]) or "—",
-            num(f["mds_delta_disp"]),
-            with_ci(f["slope_delta_mean"], f["ci95_delta_mean"], sign=True),
-            _heterogeneity(f.get("heterogeneity")),
-        ]
-        for f in sorted(summary["scaling"], key=lambda f: not f.get("primary"))
+    chosen = summary["scaling"] if fits is None else fits
+    return header, [_scaling_row(f) for f in sorted(chosen, key=_not_primary)]
+
+
+def _scaling_row(f: Mapping[str, Any]) -> list[str]:
+    d = fit_digits(f)  # nats (nll) get more decimals than points
+    return [
+        f["intermediate_task"] + (" (primary)" if f.get("primary") else ""),
+        f["target_task"] + (" (% of baseline disp)" if f["target_task"] == "all" else ""),
+        str(f["n_model_sizes"]),
+        with_ci(f["slope_delta_disp"], f["ci95_delta_disp"], sign=True, digits=d)
+        + (" (no interval)" if f["ci_collapsed"] else ""),
+        str(f["df"]),
+        _p(f["p_value"]),
+        _p(f["p_adjusted"]),
+        num(f["tau2"], 3) if d == 2 else _p(f["tau2"]),
+        _p(f["lack_of_fit_p_adjusted"]),
+        ", ".join(f["departs"]) or "—",
+        num(f["mds_delta_disp"], d),
+        with_ci(f["slope_delta_mean"], f["ci95_delta_mean"], sign=True, digits=d),
+        _heterogeneity(f.get("heterogeneity")),
     ]
-    return header, rows
+
+
+def _not_primary(fit: Mapping[str, Any]) -> bool:
+    return not fit.get("primary")
 
 
 def _heterogeneity(h: Mapping[str, Any] | None) -> str:
@@ -74,20 +85,22 @@ def _heterogeneity(h: Mapping[str, Any] | None) -> str:
     return f"{_p(h['p_value'])}, {100 * h['i2']:.0f} %"
 
 
-def per_size_table(summary: Summary) -> Table:
-    """Per contrast and model size: the effect over seeds with its t interval, the trend."""
+def per_size_table(summary: Summary, fits: Sequence[Mapping[str, Any]] | None = None) -> Table:
+    """Per contrast and model size: the effect over seeds with its t interval, the trend
+    (`fits` default: the metric-based family)."""
     header = [
         "intermediate task", "target task", "model", "parameters", "seeds",
         "delta_disp [95 % t CI]", "fitted trend", "departs",
     ]  # fmt: skip
     rows = []
-    for f in summary["scaling"]:
+    for f in summary["scaling"] if fits is None else fits:
+        d = fit_digits(f)
         for p in f["per_model"]:
             rows.append([
                 f["intermediate_task"], f["target_task"], p["model"],
                 params_text(p["model_params"]), str(p["n_seeds"]),
-                with_ci(p["estimate"], p["ci95"], sign=True), num(p["fitted"], sign=True),
-                "yes" if p["model"] in f["departs"] else "",
+                with_ci(p["estimate"], p["ci95"], sign=True, digits=d),
+                num(p["fitted"], d, sign=True), "yes" if p["model"] in f["departs"] else "",
             ])  # fmt: skip
     return header, rows
 
@@ -150,18 +163,33 @@ def cell_table(summary: Summary) -> Table:
     ]  # fmt: skip
     rows = []
     for c in summary["cells"]:
-        ci = c["ci95"]
+        ci, d = c["ci95"], METRICS[c["metric"]].digits  # nll: nats, more decimals
         rows.append([
             c["model"], c["intermediate_task"], c["target_task"], c["metric"],
             str(c["n_seeds"]), str(c["n_languages"]),
-            with_ci(c["mean"], ci.get("mean")), with_ci(c["std"], ci.get("std")),
-            num(c["cv"], 3), num(c["min"]), num(c["max"]), c["worst_language"],
-            num(c["transfer_gap"]),
-            with_ci(c["delta_mean"], ci.get("delta_mean"), sign=True),
-            with_ci(c["delta_std"], ci.get("delta_std"), sign=True),
-            num(c.get("disp")), num(c.get("disp_raw")), num(c.get("delta_disp"), sign=True),
+            with_ci(c["mean"], ci.get("mean"), digits=d),
+            with_ci(c["std"], ci.get("std"), digits=d),
+            num(c["cv"], 3), num(c["min"], d), num(c["max"], d), c["worst_language"],
+            num(c["transfer_gap"], d),
+            with_ci(c["delta_mean"], ci.get("delta_mean"), sign=True, digits=d),
+            with_ci(c["delta_std"], ci.get("delta_std"), sign=True, digits=d),
+            num(c.get("disp"), d), num(c.get("disp_raw"), d),
+            num(c.get("delta_disp"), d, sign=True),
         ])  # fmt: skip
     return header, rows
+
+
+def coverage_lines(coverage: Mapping[str, Mapping[str, Sequence[str]]]) -> list[str]:
+    """Per target task, the languages its statistics cover (dispersion: the non-English
+    ones among them) and those the spec left out."""
+    out = []
+    for task, c in coverage.items():
+        covered, left = list(c["covered"]), list(c["left_out"])
+        line = f"{task}: {len(covered)} language(s): {' '.join(covered) or '—'}"
+        if left:
+            line += f"; left out by the spec (not scored, not missing): {' '.join(left)}"
+        out.append(line)
+    return out
 
 
 def missing_lines(missing: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from evaluation.tasks import Format, TaskSpec, get_task
 from orchestrator.grid import Cell, expand, model_entries, phase2_tasks, train_caps
+from orchestrator.recipes import Phase
 from orchestrator.spec import SweepSpec
 from storage.errors import UserError
 from trainers.hparams import PhaseHparams
@@ -106,6 +107,42 @@ def plan(spec: SweepSpec, done: Callable[[Cell], int] | None = None) -> list[Cel
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class RecipeRow:
+    phase: str
+    task: str  # a stage: "siqa (before xcopa)"
+    model: str  # "" for every model; a model's name where `by_model` changes the value
+    name: str
+    value: object
+    source: str
+
+
+def recipe_rows(spec: SweepSpec) -> list[RecipeRow]:
+    """Every hyperparameter of every task the sweep trains (and of retrieval's encoder
+    pass), with where it comes from; a model's own rows where `by_model` changes a value."""
+    trained: dict[Phase, list[tuple[str, str]]] = {
+        "phase2": [(t, t) for i in spec.intermediate_tasks for t in phase2_tasks(i)],
+        "phase3": [(s, f"{s} (before {t})") for t in spec.target_tasks for s in spec.stages(t)]
+        + [(t, t) for t in spec.target_tasks],
+    }
+    rows = []
+    for phase, tasks in trained.items():
+        for task, label in dict.fromkeys(tasks):
+            common = spec.hparam_sources(phase, task)
+            if not get_task(task).train:  # retrieval on the encoder: only the length it reads
+                common = {"max_seq_length": common["max_seq_length"]}
+                label = f"{label} (encoder only)"
+            rows += [RecipeRow(phase, label, "", k, c.value, c.source) for k, c in common.items()]
+            for model in spec.models:
+                own = spec.hparam_sources(phase, task, model)
+                rows += [
+                    RecipeRow(phase, label, model, k, c.value, c.source)
+                    for k, c in own.items()
+                    if k in common and c != common[k]
+                ]
+    return rows
 
 
 def longest_first(spec: SweepSpec, plans: list[CellPlan]) -> list[Cell]:

@@ -14,8 +14,10 @@ from orchestrator.plan import (
     family_size,
     plan,
     power_table,
+    recipe_rows,
 )
 from orchestrator.spec import SweepSpec
+from trainers.hparams import EVAL_AT_END
 
 
 def done_counts(spec: SweepSpec) -> dict[str, int]:
@@ -42,6 +44,8 @@ def show_plan(
     plans = plan(spec, (lambda c: done.get(c.trial_key, 0)) if done else None)
     console = Console()
     console.print(_cells_table(plans) if show_cells else _groups_table(plans))
+    if show_cells:
+        console.print(_recipe_table(spec))
     n_targets = len(spec.target_tasks)
     finished = sum(p.done_targets for p in plans)
     console.print(
@@ -94,6 +98,35 @@ def _cells_table(plans: list[CellPlan]) -> Table:
             _hours(p.gpu_hours),
         )
     return table
+
+
+def _recipe_table(spec: SweepSpec) -> Table:
+    """Every hyperparameter per phase and task, with its source (`recipe_rows`)."""
+    table = Table(title=f"recipe {spec.recipe!r} under the spec (protocol {spec.protocol})")
+    for col in ("phase", "task", "model", "setting", "value", "source"):
+        table.add_column(col, overflow="fold")
+    last = None
+    for r in recipe_rows(spec):
+        first = (r.phase, r.task) != last
+        last = (r.phase, r.task)
+        table.add_row(
+            r.phase if first else "",
+            r.task if first else "",
+            r.model or "all",
+            r.name,
+            _setting(r.name, r.value),
+            r.source,
+            end_section=False,
+        )
+    return table
+
+
+def _setting(name: str, value: object) -> str:
+    if value is None:
+        return "—"
+    if name == "eval_every" and value == EVAL_AT_END:
+        return "at the end"
+    return str(value)
 
 
 def _slope(value: float | None) -> str:

@@ -123,6 +123,13 @@ XSTILTS_RECIPE = Recipe(
 
 # --- jiant: Phang et al. 2020 ---------------------------------------------------------------
 
+
+def _xtreme(line: int, epochs: float, grad_accum: int) -> dict[str, Cited]:
+    """One task's line of jiant's d_write_configs.sh: its epochs, batch and accumulation."""
+    where = SUBSCRIPTS + f"d_write_configs.sh:{line}"
+    return cite(where, epochs=epochs, batch_size=4, grad_accum=grad_accum)
+
+
 JIANT_RECIPE = Recipe(
     name="jiant",
     description="Phang et al. 2020 as jiant runs it (guide command; XTREME scripts)",
@@ -132,15 +139,17 @@ JIANT_RECIPE = Recipe(
         base={
             **cite(SIMPLE + ":59", lr=1e-5),
             **cite(SIMPLE + ":40", epochs=3.0),
-            **cite(XSTILTS + " (jiant: epochs decide)", max_steps=None, micro_batch_size=None),
+            **cite(XSTILTS + " (jiant: epochs decide)", max_steps=None),
+            **cite(XSTILTS + " (the batch in one pass)", micro_batch_size=None),
             **cite(GUIDE + ":27", batch_size=4),
-            **cite(CONFIGURATOR + ":252 (the guide passes none)", grad_accum=1),
+            **cite(CONFIGURATOR + ":252", grad_accum=1),  # the guide's command passes none
             **cite(CONFIGURATOR + ":258", warmup_ratio=0.1),
             # One length for every task, SQuAD included (simple/runscript.py:166-167).
             **cite(SIMPLE + ":39", max_seq_length=256),
             # eval_every_steps 0: no evaluation while training; done_training evaluates
             # once and loads the best (= final) weights (proj/main/metarunner.py:184-188).
-            **cite(SIMPLE + ":50,53", eval_every=EVAL_AT_END, patience=0),
+            **cite(SIMPLE + ":50", eval_every=EVAL_AT_END),
+            **cite(SIMPLE + ":53", patience=0),
             **cite(MODEL_SETUP + ":85", weight_decay=0.01),
             **cite(SIMPLE + ":61", max_grad_norm=1.0),
             # ProportionalMultiTaskSampler when no train_examples_cap (the guide sets none):
@@ -152,7 +161,8 @@ JIANT_RECIPE = Recipe(
         base={
             **cite(SUBSCRIPTS + "e_run_models.sh:15", lr=1e-5),
             **cite(WRITER + ":43", epochs=3.0),
-            **cite(XSTILTS + " (jiant: epochs decide)", max_steps=None, micro_batch_size=None),
+            **cite(XSTILTS + " (jiant: epochs decide)", max_steps=None),
+            **cite(XSTILTS + " (the batch in one pass)", micro_batch_size=None),
             **cite(SUBSCRIPTS + "d_write_configs.sh:15", batch_size=4, grad_accum=8),
             **cite(WRITER + ":44", warmup_ratio=0.1),
             **cite(SUBSCRIPTS + "c_tokenize_and_cache.sh:16", max_seq_length=256),
@@ -167,18 +177,18 @@ JIANT_RECIPE = Recipe(
                 **cite(SUBSCRIPTS + "d_write_configs.sh:47", grad_accum=4),
                 **cite(SUBSCRIPTS + "c_tokenize_and_cache.sh:98", max_seq_length=384),
             },
-            Format.RETRIEVAL: cite(
-                SUBSCRIPTS + "c_tokenize_and_cache.sh:142,153", max_seq_length=512
-            ),
         },
         by_task={
-            "xnli": cite(SUBSCRIPTS + "d_write_configs.sh:15", epochs=2.0),
-            "pawsx": cite(SUBSCRIPTS + "d_write_configs.sh:23", epochs=5.0),
-            "udpos": cite(SUBSCRIPTS + "d_write_configs.sh:31", epochs=10.0),
-            "panx": cite(SUBSCRIPTS + "d_write_configs.sh:39", epochs=10.0),
-            "xquad": cite(SUBSCRIPTS + "d_write_configs.sh:47", epochs=2.0),
-            "mlqa": cite(SUBSCRIPTS + "d_write_configs.sh:55", epochs=2.0),
-            "tydiqa": cite(SUBSCRIPTS + "d_write_configs.sh:63", epochs=2.0),
+            # Retrieval reads the encoder only (no phase-3 training): the length it embeds.
+            "bucc2018": cite(SUBSCRIPTS + "c_tokenize_and_cache.sh:142", max_seq_length=512),
+            "tatoeba": cite(SUBSCRIPTS + "c_tokenize_and_cache.sh:153", max_seq_length=512),
+            "xnli": _xtreme(15, epochs=2.0, grad_accum=8),
+            "pawsx": _xtreme(23, epochs=5.0, grad_accum=8),
+            "udpos": _xtreme(31, epochs=10.0, grad_accum=8),
+            "panx": _xtreme(39, epochs=10.0, grad_accum=8),
+            "xquad": _xtreme(47, epochs=2.0, grad_accum=4),
+            "mlqa": _xtreme(55, epochs=2.0, grad_accum=4),
+            "tydiqa": _xtreme(63, epochs=2.0, grad_accum=4),
         },
     ),
 )

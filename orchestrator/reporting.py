@@ -35,6 +35,7 @@ def make_report(spec: SweepSpec, out: Path | None) -> Path:
             spec.name,
             out_dir,
             primary=primary_contrast(spec),
+            languages={t: spec.eval_languages(t) for t in spec.target_tasks},
         )
     console.print(f"report: {paths.html}")
     for line in paths.answer:

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import Role, suggest, task_names
+from evaluation.tasks.protocols import DEFAULT_PROTOCOL, PROTOCOLS
+from orchestrator.arms import parse_arm
 from storage.files import redact
 from trainers.ladder import LADDER
 
@@ -61,8 +63,49 @@ def format_errors(err: ValidationError, model: type[BaseModel]) -> list[str]:
 
 
 def cross_check(raw: dict[str, Any]) -> list[str]:
-    checks = (_models, _duplicates, _resources, _overrides, _native, _data_tasks, _languages)
+    checks = (
+        _models,
+        _duplicates,
+        _resources,
+        _overrides,
+        _stages,
+        _native,
+        _data_tasks,
+        _train_caps,
+        _languages,
+    )
     return [p for check in checks for p in check(raw)]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _phase2_tasks(raw: dict[str, Any]) -> list[str]:
+    """The tasks phase 2 trains, over every (well-formed) intermediate task and arm."""
+    out: list[str] = []
+    for name in _list(raw, "intermediate_tasks"):
+        try:
+            base = parse_arm(name).task if isinstance(name, str) else "none"
+        except ValueError:
+            continue  # the field check says so
+        members = PHANG_TASKS if base == "multitask" else () if base == "none" else (base,)
+        out += [m for m in members if m not in out]
+    return out
+
+
+def _stage_map(raw: dict[str, Any]) -> dict[str, list[str]]:
+    """Target task -> its stages: the protocol's, replaced by `phase3.stages` entries."""
+    protocol = PROTOCOLS.get(raw.get("protocol", DEFAULT_PROTOCOL))
+    out = {
+        t: list(protocol.stages.get(t, ())) if protocol else []
+        for t in _list(raw, "target_tasks")
+        if isinstance(t, str)
+    }
+    for t, stages in _dict(_dict(raw.get("phase3")).get("stages")).items():
+        if isinstance(stages, list):
+            out[t] = [s for s in stages if isinstance(s, str)]
+    return out
 
 
 def _list(raw: dict[str, Any], key: str) -> list[Any]:
@@ -89,34 +132,70 @@ def _duplicates(raw: dict[str, Any]) -> list[str]:
 
 
 def _resources(raw: dict[str, Any]) -> list[str]:
-    """Per-model sections (`resources`, `execution`) name models of the sweep."""
+    """Per-model sections (`resources`, `execution`, `phase2/3.by_model`) name models of the
+    sweep."""
     models = set(_list(raw, "models"))
+    sections = {s: raw.get(s) for s in ("resources", "execution")}
+    sections |= {f"{p}.by_model": _dict(raw.get(p)).get("by_model") for p in ("phase2", "phase3")}
     return [
         f"{section}.{name}: model {name!r} is not in models{suggest(str(name), models)}"
-        for section in ("resources", "execution")
-        if isinstance(raw.get(section), dict)
-        for name in raw[section]
+        for section, entries in sections.items()
+        if isinstance(entries, dict)
+        for name in entries
         if name not in models
     ]
 
 
 def _overrides(raw: dict[str, Any]) -> list[str]:
-    inter = set(_list(raw, "intermediate_tasks"))
+    """Per-task settings (`overrides`, also under `by_model.<m>`) name tasks the phase trains."""
+    stages = {s for staged in _stage_map(raw).values() for s in staged}
     allowed = {
-        "phase2": (inter | (set(PHANG_TASKS) if "multitask" in inter else set())) - {"none"},
-        "phase3": set(_list(raw, "target_tasks")) | set(task_names(Role.INTERMEDIATE)),
+        "phase2": set(_phase2_tasks(raw)),
+        "phase3": set(_list(raw, "target_tasks")) | set(task_names(Role.INTERMEDIATE)) | stages,
     }
     out = []
     for phase, tasks in allowed.items():
-        cfg = raw.get(phase)
-        overrides = cfg.get("overrides") if isinstance(cfg, dict) else None
-        if not isinstance(overrides, dict):
-            continue
+        cfg = _dict(raw.get(phase))
+        where = {f"{phase}.overrides": cfg.get("overrides")}
+        for model, settings in _dict(cfg.get("by_model")).items():
+            where[f"{phase}.by_model.{model}.overrides"] = _dict(settings).get("overrides")
         out += [
-            f"{phase}.overrides.{t}: task {t!r} is not trained in {phase} of this sweep"
-            f"{suggest(str(t), tasks)}"
+            f"{at}.{t}: task {t!r} is not trained in {phase} of this sweep{suggest(str(t), tasks)}"
+            for at, overrides in where.items()
+            if isinstance(overrides, dict)
             for t in overrides
             if t not in tasks
+        ]
+    return out
+
+
+def _stages(raw: dict[str, Any]) -> list[str]:
+    """`phase3.stages`: target tasks of the sweep, each stage a task with English training
+    data, none twice and none the task itself."""
+    from evaluation.tasks import get_task
+
+    own = _dict(_dict(raw.get("phase3")).get("stages"))
+    targets = [t for t in _list(raw, "target_tasks") if isinstance(t, str)]
+    trainable = [t for t in task_names() if get_task(t).train]
+    out = []
+    for task, stages in own.items():
+        at = f"phase3.stages.{task}"
+        if task not in targets:
+            out.append(
+                f"{at}: {task!r} is not among the sweep's target_tasks{suggest(task, targets)}"
+            )
+        if not isinstance(stages, list):
+            continue  # the field check says so
+        for i, stage in enumerate(stages):
+            if stage == task:
+                out.append(f"{at}[{i}]: a task cannot be its own stage")
+            elif isinstance(stage, str) and stage not in trainable:
+                out.append(f"{at}[{i}]: {stage!r} is not a task with English training data"
+                           f"{suggest(stage, trainable)}")  # fmt: skip
+        out += [
+            f"{at}: {s!r} is listed twice"
+            for s, n in Counter(x for x in stages if isinstance(x, str)).items()
+            if n > 1
         ]
     return out
 
@@ -134,7 +213,11 @@ def _native(raw: dict[str, Any]) -> list[str]:
     out = []
     for key in ("intermediate_tasks", "target_tasks"):
         for i, name in enumerate(_list(raw, key)):
-            members = PHANG_TASKS if name == "multitask" else (name,)
+            try:
+                base = parse_arm(name).task if isinstance(name, str) else name
+            except ValueError:
+                continue
+            members = PHANG_TASKS if base == "multitask" else (base,)
             native = [
                 m
                 for m in members
@@ -160,12 +243,26 @@ def _data(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sweep_tasks(raw: dict[str, Any]) -> list[str]:
-    """Every task the sweep reads data of: intermediate (multitask's members) and target."""
-    tasks: list[str] = []
-    for name in [*_list(raw, "intermediate_tasks"), *_list(raw, "target_tasks")]:
-        members = PHANG_TASKS if name == "multitask" else (name,)
-        tasks += [m for m in members if isinstance(m, str) and m != "none" and m not in tasks]
+    """Every task the sweep reads data of: phase 2's (multitask's members), the target tasks
+    and their stages."""
+    tasks = _phase2_tasks(raw)
+    for name, stages in _stage_map(raw).items():
+        tasks += [m for m in (*stages, name) if m not in tasks]
     return tasks
+
+
+def _train_caps(raw: dict[str, Any]) -> list[str]:
+    """`data.max_examples.tasks` names tasks the sweep trains."""
+    from evaluation.tasks import get_task
+
+    caps = _dict(_dict(_data(raw).get("max_examples")).get("tasks"))
+    known = set(task_names())
+    trained = [t for t in _sweep_tasks(raw) if t in known and get_task(t).train]
+    return [
+        f"data.max_examples.tasks.{t}: the sweep trains no task {t!r}{suggest(str(t), trained)}"
+        for t in caps
+        if t not in trained
+    ]
 
 
 def _data_tasks(raw: dict[str, Any]) -> list[str]:
@@ -182,7 +279,8 @@ def _data_tasks(raw: dict[str, Any]) -> list[str]:
 
 
 def _languages(raw: dict[str, Any]) -> list[str]:
-    """`languages: {task: [codes]}` names target tasks of the sweep and languages they have."""
+    """`languages: {task: [codes] | all}` names target tasks of the sweep and languages they
+    have."""
     from evaluation.tasks import get_task
 
     chosen = raw.get("languages")
@@ -195,8 +293,8 @@ def _languages(raw: dict[str, Any]) -> list[str]:
             hint = suggest(str(task), targets)
             out.append(f"languages.{task}: {task!r} is not among the sweep's target_tasks{hint}")
             continue
-        if not isinstance(langs, list):
-            continue  # the field check says so
+        if langs == "all" or not isinstance(langs, list):
+            continue  # `all`: every language of the protocol's list; else the field check
         if not langs:
             out.append(f"languages.{task}: no language; list at least one, or drop the entry")
         have = get_task(task).languages

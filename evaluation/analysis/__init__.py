@@ -12,6 +12,7 @@ whenever one of them does.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,8 +46,9 @@ from evaluation.tasks import get_task
 from storage.errors import UserError
 from storage.files import Storage, resolve_storage
 from storage.results import Reading, ResultsStore
+from storage.schema import LOSS_METRIC
 
-DEFINITIONS_VERSION = 4
+DEFINITIONS_VERSION = 5
 DEFINITIONS = (
     "Headline metric per task: accuracy (XNLI, XCOPA, PAWS-X, Tatoeba), F1 (UD-POS, PAN-X, "
     "BUCC, XQuAD, MLQA, TyDiQA — EM reported beside it), map@20 (Mewsli-X, LAReQA), on the "
@@ -110,6 +112,23 @@ DEFINITIONS = (
     "adjusted p; a trend is claimed only when it is < 0.05. Minimum detectable slope: δ × "
     "SE, δ the noncentrality at which the two-sided t test on k − 2 df at Holm's first-step "
     "level 0.05 / m has 80 % power under the noncentral t (scipy.stats.nct).",
+    "Loss-based view (beside the metric-based one; a family of its own, never part of the "
+    "answer): the nll row of each language, the mean negative log-likelihood in nats of the "
+    "gold under the fine-tuned head over the language's evaluation examples, without dropout "
+    "(classification and multiple choice: cross-entropy of the gold label or choice per "
+    "example; tagging: per labelled first sub-word; QA: per question, the mean over its "
+    "windows of (start + end cross-entropy) / 2), written for every target task with a head "
+    "(XNLI, PAWS-X, XCOPA, UD-POS, PAN-X, XQuAD, MLQA, TyDiQA; not the retrieval tasks). "
+    "Lower is better: its worst language is the highest nll, its transfer gap the mean of the "
+    "other languages − English (positive: English does better), and delta_mean = mean(T) − "
+    "mean(none) is negative when T lowered the loss. The dispersion, its correction (the "
+    "squared nll_se row: SD of the mean nll over 200 bootstrap resamples of the language's "
+    "examples), the effects, the per-model estimates, the meta-regression, the pooled (`all`) "
+    "contrasts (percent of the target's baseline nll dispersion), lack of fit and minimum "
+    "detectable slope are those above, in nats; delta_disp > 0 still means less even. Its "
+    "slope tests are Holm-adjusted as one family of their own (the lack-of-fit tests "
+    "likewise), apart from the metric-based family, and are reported in their own section "
+    "and in summary.json under `loss`; the answer above reads the metric-based family only.",
 )
 
 __all__ = [
@@ -124,6 +143,16 @@ __all__ = [
     "Scaling",
     "analyze",
 ]
+
+
+@dataclass(frozen=True)
+class Loss:
+    """The loss-based family: fits of the nll dispersion effect, per target task its
+    baseline (`none`) dispersion and how it is corrected for sampling noise."""
+
+    scaling: list[Scaling]
+    baseline_disp: dict[str, float]
+    noise_correction: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -142,6 +171,11 @@ class Analysis:
     primary: tuple[str, str] | None = None  # the spec's primary contrast
     # Per target task: {data_source: rows}; `unknown` for rows written before provenance.
     data_sources: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The loss-based view (issue 15, item 6): the same fits on the per-language mean nll,
+    # a Holm family of its own, outside the answer.
+    loss: Loss | None = None
+    # Per target task: its languages the spec does not evaluate (selection or protocol).
+    left_out: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         return summary_dict(self, DEFINITIONS_VERSION)
@@ -149,6 +183,10 @@ class Analysis:
 
 def _is_headline(block: Block) -> bool:
     return block.metric == get_task(block.target_task).headline
+
+
+def _is_loss(block: Block) -> bool:
+    return block.metric == LOSS_METRIC
 
 
 def _effects(computed: list[Computed], missing: list[dict[str, object]]) -> list[Effect]:
@@ -174,12 +212,17 @@ def _effects(computed: list[Computed], missing: list[dict[str, object]]) -> list
     return out
 
 
-def _noise_corrections(blocks: list[Block], targets: dict[str, tuple[str, ...]]) -> dict[str, str]:
-    """Per target task: how its headline dispersion is corrected for sampling noise."""
-    return {
-        t: noise_correction([b for b in blocks if b.target_task == t and _is_headline(b)])
-        for t in targets
-    }
+def _noise_corrections(
+    blocks: list[Block], targets: dict[str, tuple[str, ...]], family: Callable[[Block], bool]
+) -> dict[str, str]:
+    """Per target task with blocks of `family`: how their dispersion is corrected for
+    sampling noise."""
+    out = {}
+    for t in targets:
+        mine = [b for b in blocks if b.target_task == t and family(b)]
+        if mine:
+            out[t] = noise_correction(mine)
+    return out
 
 
 def _effects_reason(blocks: list[Block], effects: list[Effect]) -> str | None:
@@ -205,12 +248,13 @@ def read_store(fs: pafs.FileSystem | None, results_path: str | Path, sweep: str)
     return reading
 
 
-def _baseline_disp(computed: list[Computed]) -> dict[str, float]:
-    """Per target task: the mean primary disp of `none` (headline metric), models and seeds."""
+def _baseline_disp(computed: list[Computed], family: Callable[[Block], bool]) -> dict[str, float]:
+    """Per target task: the mean primary disp of `none` (a metric of `family`: the headline,
+    or nll), over models and seeds."""
     values: dict[str, list[float]] = {}
     for c in computed:
         b = c.block
-        if b.intermediate_task == BASELINE and _is_headline(b):
+        if b.intermediate_task == BASELINE and family(b):
             values.setdefault(b.target_task, []).extend(c.dispersion["disp"].tolist())
     return {t: float(np.nanmean(v)) for t, v in values.items() if np.isfinite(v).any()}
 
@@ -220,16 +264,19 @@ def analyze(
     results_path: str | Path,
     sweep: str,
     primary: tuple[str, str] | None = None,
+    languages: Mapping[str, Sequence[str]] | None = None,
 ) -> Analysis:
     """Every statistic of issue 8 for `sweep`, from the results store at `results_path`.
 
     `fs` is a `pyarrow.fs` filesystem (the orchestrator's resolved storage), or None for a
     local directory. `primary` is the spec's primary contrast (intermediate task, target
-    task or `all`). Raises `UserError` when the store holds no rows for the sweep.
+    task or `all`); `languages`, per target task, the languages the spec evaluates (the
+    statistics cover those; default: all of the task's). Raises `UserError` when the store
+    holds no rows for the sweep.
     """
     reading = read_store(fs, results_path, sweep)
     rows = reading.rows.to_pandas(strings_to_categorical=True)
-    found = build_blocks(rows, reading.target_tasks)
+    found = build_blocks(rows, reading.target_tasks, languages)
     computed = []
     for target in found.languages:
         blocks = [b for b in found.blocks if b.target_task == target]
@@ -237,9 +284,15 @@ def analyze(
             computed += compute(blocks, language_draws(blocks[0]))
     effects = _effects(computed, found.missing)
     headline = [e for e in effects if _is_headline(e.block)]
-    baseline = _baseline_disp(computed)
+    baseline = _baseline_disp(computed, _is_headline)
     notes = found.notes + reading.file_problems()
     fits = scaling(headline, baseline, primary)
+    loss_baseline = _baseline_disp(computed, _is_loss)
+    loss = Loss(
+        scaling=scaling([e for e in effects if _is_loss(e.block)], loss_baseline, unit="nats"),
+        baseline_disp=loss_baseline,
+        noise_correction=_noise_corrections(found.blocks, found.languages, _is_loss),
+    )
     if primary is not None and not any(f.primary for f in fits):
         notes.append(
             f"the spec's primary contrast ({primary[0]} on {primary[1]}) has no scaling fit "
@@ -251,14 +304,16 @@ def analyze(
         effects=effects,
         scaling=fits,
         languages=found.languages,
+        left_out=found.left_out,
         missing=found.missing,
         conflicts=[c.as_dict() for c in reading.conflicts],
         notes=notes,
         effects_reason=_effects_reason(found.blocks, effects),
         baseline_disp=baseline,
-        noise_correction=_noise_corrections(found.blocks, found.languages),
+        noise_correction=_noise_corrections(found.blocks, found.languages, _is_headline),
         primary=primary,
         data_sources=data_sources(reading.rows),
+        loss=loss,
     )
 
 

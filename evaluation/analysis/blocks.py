@@ -10,6 +10,7 @@ lacks. Nothing is dropped without an entry.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
 
@@ -17,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from evaluation.analysis.bootstrap import Array
+from evaluation.scorers import row_metrics
 from evaluation.tasks import Role, all_tasks, get_task
 from storage.errors import UserError
-from storage.schema import METRICS, sampling_se_metric
+from storage.schema import LOSS_METRIC, METRICS, sampling_se_metric
 
 QA_SECONDARY = "exact_match"
 
@@ -46,13 +48,18 @@ class Blocks:
     missing: list[dict[str, object]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     languages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per target task
+    # Per target task: its languages the sweep's spec does not evaluate (its selection or
+    # its protocol's list); not missing, and not in any statistic.
+    left_out: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def reported_metrics(target_task: str) -> tuple[str, ...]:
-    """The headline metric, and EM beside F1 for the QA tasks."""
+    """The headline metric, EM beside F1 for the QA tasks, and the head's mean negative
+    log-likelihood (`nll`, the loss-based view) where the task's rows carry one."""
     spec = get_task(target_task)
     extra = (QA_SECONDARY,) if QA_SECONDARY in spec.metrics and spec.headline == "f1" else ()
-    return (spec.headline, *extra)
+    loss = (LOSS_METRIC,) if LOSS_METRIC in row_metrics(spec) else ()
+    return (spec.headline, *extra, *loss)
 
 
 def _grid(rows: pd.DataFrame) -> list[tuple[str, str, int]]:
@@ -89,15 +96,22 @@ def _known_targets(names: tuple[str, ...], out: Blocks) -> list[str]:
     return known
 
 
-def _languages(target: str, scored: pd.DataFrame, out: Blocks) -> tuple[str, ...]:
+def _languages(
+    target: str, scored: pd.DataFrame, out: Blocks, chosen: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The languages the statistics of `target` cover: those the sweep evaluates (`chosen`,
+    default: all of the task's) that it scored; the others it evaluates are missing."""
     spec = get_task(target)
+    wanted = spec.languages if chosen is None else tuple(x for x in spec.languages if x in chosen)
+    if left := tuple(lang for lang in spec.languages if lang not in wanted):
+        out.left_out[target] = left
     present = set(scored["language"].astype(str).unique())
-    never = [lang for lang in spec.languages if lang not in present]
+    never = [lang for lang in wanted if lang not in present]
     if never:
         out.missing.append(
             {"target_task": target, "languages": never, "reason": "never scored in this sweep"}
         )
-    return tuple(lang for lang in spec.languages if lang in present)
+    return tuple(lang for lang in wanted if lang in present)
 
 
 def _wide(scored: pd.DataFrame, languages: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -157,7 +171,9 @@ def _metric_blocks(
         )
 
 
-def _target(rows: pd.DataFrame, target: str, ctx: tuple, out: Blocks) -> None:
+def _target(
+    rows: pd.DataFrame, target: str, ctx: tuple, out: Blocks, chosen: Sequence[str] | None
+) -> None:
     grid, params = ctx
     split = get_task(target).report_split
     mine = rows[(rows["target_task"] == target) & (rows["split"] == split)]
@@ -165,9 +181,15 @@ def _target(rows: pd.DataFrame, target: str, ctx: tuple, out: Blocks) -> None:
         reason = f"no scores on the {split} split, the split the benchmark reports"
         out.missing.append({"target_task": target, "reason": reason})
         return
-    out.languages[target] = languages = _languages(target, mine, out)
+    out.languages[target] = languages = _languages(target, mine, out, chosen)
     for metric in reported_metrics(target):
         scored = mine[mine["metric"] == metric]
+        if scored.empty and metric == LOSS_METRIC:
+            out.notes.append(
+                f"target task {target}: no {LOSS_METRIC} rows (a store written before the "
+                "loss rows); no loss-based statistics for it"
+            )
+            continue
         where: dict[str, object] = {"target_task": target, "metric": metric}
         wide, counts = _wide(scored, languages)
         for entry in _absent(wide, grid, where):
@@ -187,14 +209,19 @@ def _params(rows: pd.DataFrame, out: Blocks) -> dict[str, int]:
     return {str(m): int(hi) for m, hi in sizes["max"].items()}
 
 
-def build_blocks(rows: pd.DataFrame, targets: tuple[str, ...]) -> Blocks:
+def build_blocks(
+    rows: pd.DataFrame,
+    targets: tuple[str, ...],
+    languages: Mapping[str, Sequence[str]] | None = None,
+) -> Blocks:
     """Score blocks of every registered target task in `targets`, and what is missing.
 
     `rows` are the deduplicated rows the analysis reads; `targets` every target task that
-    has rows in the store (those with none on the reported split are listed as missing).
+    has rows in the store (those with none on the reported split are listed as missing);
+    `languages`: per target task, the languages the sweep evaluates (default: all).
     """
     out = Blocks()
     ctx = (_grid(rows), _params(rows, out))
     for target in _known_targets(targets, out):
-        _target(rows, target, ctx, out)
+        _target(rows, target, ctx, out, (languages or {}).get(target))
     return out

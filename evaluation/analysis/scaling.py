@@ -137,7 +137,7 @@ class Scaling:
     family_size: int = 0
     mds: float | None = None  # minimum detectable delta_disp slope (80 % power, α / m)
     n_target_tasks: int = 1
-    scale: str = "points"  # "points", or POOLED_SCALE for the pooled (`all`) contrasts
+    scale: str = "points"  # "points" ("nats" for nll), or POOLED_SCALE for the pooled (`all`)
     heterogeneity: Heterogeneity | None = None  # pooled contrasts only
     primary: bool = False  # declared in the spec: tested alone, outside the Holm family
 
@@ -239,12 +239,14 @@ def _sizes(
     return tuple(out)
 
 
-def fit_contrast(task: str, target: str, metric: str, units: list[Unit]) -> Scaling:
+def fit_contrast(
+    task: str, target: str, metric: str, units: list[Unit], scale: str = "points"
+) -> Scaling:
     """The model-level fits of one contrast; `units` one per model (at least two sizes)."""
     units = sorted(units, key=lambda u: (u.params, u.model))
     fits = {stat: _fit(units, stat) for stat in STATS}
     sizes = tuple(sorted({u.params for u in units}))
-    return Scaling(task, target, metric, sizes, fits)
+    return Scaling(task, target, metric, sizes, fits, scale=scale)
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -379,16 +381,18 @@ def scaling(
     effects: list[Effect],
     baseline: dict[str, float] | None = None,
     primary: tuple[str, str] | None = None,
+    unit: str = "points",
 ) -> list[Scaling]:
-    """Per (intermediate task, target task) model-level fits from headline effects, the
-    pooled (`all`) contrasts where `baseline` (per target: the mean `none` disp) is given,
-    the `primary` contrast (intermediate task, target task or `all`) marked; adjusted."""
+    """Per (intermediate task, target task) model-level fits from headline effects (or the
+    nll effects of the loss family, `unit` nats), the pooled (`all`) contrasts where
+    `baseline` (per target: the mean `none` disp) is given, the `primary` contrast
+    (intermediate task, target task or `all`) marked; Holm-adjusted as one family."""
     by_pair: dict[tuple[str, str, str], list[Effect]] = {}
     for e in effects:
         b = e.block
         by_pair.setdefault((b.intermediate_task, b.target_task, b.metric), []).append(e)
     fits = [
-        fit_contrast(task, target, metric, units_of(group))
+        fit_contrast(task, target, metric, units_of(group), unit)
         for (task, target, metric), group in sorted(by_pair.items())
         if len({e.block.model_params for e in group}) >= 2
     ]

@@ -15,6 +15,10 @@ variance is binomial for accuracy (100² p (1 − p) / n with the row's `n_examp
 and map@20 it is the square of the row's sampling SE (the ``<metric>_se`` row, a bootstrap
 over the language's examples at score time, `evaluation.sampling`); a block with a row
 lacking its SE (a store written before those rows) is left uncorrected, and says so.
+
+A lower-is-better metric (the head's `nll`, issue 15 item 6) keeps every formula; only the
+statistics with a direction turn: its worst language is the highest, its transfer gap is
+the other languages − English (positive: English does better, as for the scores).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from scipy import stats as st
 from evaluation.analysis import bootstrap as bs
 from evaluation.analysis.blocks import Block
 from evaluation.analysis.bootstrap import Array
+from storage.schema import METRICS
 
 BASELINE = "none"
 ENGLISH = "en"
@@ -142,6 +147,19 @@ def _english(block: Block) -> int | None:
     return block.languages.index("en") if "en" in block.languages else None
 
 
+def higher_is_better(metric: str) -> bool:
+    """The metric's registered direction (`nll`: lower is better)."""
+    return METRICS[metric].higher_is_better
+
+
+def _oriented(stats: dict[str, Array], metric: str) -> dict[str, Array]:
+    """The transfer gap says how much better English does: English − the others for a
+    higher-is-better metric, the others − English for a lower-is-better one (`nll`)."""
+    if higher_is_better(metric) or "transfer_gap" not in stats:
+        return stats
+    return stats | {"transfer_gap": -stats["transfer_gap"]}
+
+
 def language_draws(block: Block) -> Array:
     """The language resamples of a target task, shared by all its cells."""
     return bs.draw_counts(bs.rng_for("languages", block.target_task), len(block.languages))
@@ -178,11 +196,12 @@ def _compute(block: Block, lang_draws: Array, sums: Array) -> Computed:
     english = _english(block)
     ones = np.ones((1, block.scores.shape[1]))
     unit_sums = bs.moments(block.scores).sum(axis=0, keepdims=True)
-    point = bs.per_seed(block.scores, ones, english, sums=unit_sums)
+    point = _oriented(bs.per_seed(block.scores, ones, english, sums=unit_sums), block.metric)
+    replicates = bs.per_seed(block.scores, lang_draws, english, sums=sums)
     return Computed(
         block=block,
         point={k: v[0] for k, v in point.items()},
-        replicates=bs.per_seed(block.scores, lang_draws, english, sums=sums),
+        replicates=_oriented(replicates, block.metric),
         dispersion=dispersions(block),
     )
 
@@ -198,7 +217,10 @@ def cell_stats(c: Computed) -> CellStats:
     reps = bs.over_seeds(c.rows(b.seeds, stats), seeds)
     values: dict[str, float | None] = {k: float(v.mean()) for k, v in c.point.items()}
     values.setdefault("transfer_gap", None)
-    worst = b.languages[int(np.argmin(b.scores.mean(axis=0)))]
+    by_language = b.scores.mean(axis=0)
+    worst = b.languages[
+        int(np.argmin(by_language) if higher_is_better(b.metric) else np.argmax(by_language))
+    ]
     ci = {k: bs.interval(v, values[k]) for k, v in reps.items()}
     disp = {k: float(v.mean()) for k, v in c.dispersion.items()}
     return CellStats(block=b, values=values, dispersion=disp, worst_language=worst, ci95=ci)

@@ -15,8 +15,9 @@ from evaluation.analysis.scaling import (
     Scaling,
     SizePoint,
 )
-from evaluation.analysis.stats import BASELINE, DISPERSIONS, CellStats, Effect
+from evaluation.analysis.stats import BASELINE, DISPERSIONS, CellStats, Effect, higher_is_better
 from evaluation.tasks import get_task
+from storage.schema import LOSS_METRIC
 
 if TYPE_CHECKING:
     from evaluation.analysis import Analysis
@@ -52,6 +53,7 @@ def _cell(cell: CellStats, found: Effect | None) -> dict[str, object]:
         "intermediate_task": b.intermediate_task,
         "target_task": b.target_task,
         "metric": b.metric,
+        "higher_is_better": higher_is_better(b.metric),
         "n_seeds": len(b.seeds),
         "n_languages": len(b.languages),
     }
@@ -162,12 +164,14 @@ def _key(b: Block) -> tuple[str, str, str, str]:
     return (b.model, b.intermediate_task, b.target_task, b.metric)
 
 
-def _language_deltas(analysis: Analysis) -> list[dict[str, object]]:
-    """Per effect on the headline metric: T − none per language, mean over seeds, t CI."""
+def _language_deltas(analysis: Analysis, loss: bool = False) -> list[dict[str, object]]:
+    """Per effect on the headline metric (`loss`: on nll): T − none per language, mean over
+    seeds, t CI."""
     out = []
     for e in analysis.effects:
         b = e.block
-        if b.metric != get_task(b.target_task).headline:
+        wanted = LOSS_METRIC if loss else get_task(b.target_task).headline
+        if b.metric != wanted:
             continue
         ci = e.gains_ci95
         out.append(
@@ -183,6 +187,15 @@ def _language_deltas(analysis: Analysis) -> list[dict[str, object]]:
             }
         )
     return out
+
+
+def _coverage(analysis: Analysis) -> dict[str, dict[str, list[str]]]:
+    """Per target task: the languages its statistics cover (scored and evaluated by the
+    spec), and those the spec leaves out on purpose (its selection or protocol)."""
+    return {
+        t: {"covered": list(langs), "left_out": list(analysis.left_out.get(t, ()))}
+        for t, langs in analysis.languages.items()
+    }
 
 
 def _primary(analysis: Analysis) -> dict[str, object] | None:
@@ -206,6 +219,40 @@ ESTIMAND = {
     "<metric>_se row, a bootstrap over the language's examples at score time), floored at 0; "
     "uncorrected where a row lacks its SE",
 }
+
+
+LOSS_ESTIMAND = {
+    "metric": LOSS_METRIC,
+    "unit": "nats",
+    "higher_is_better": False,
+    "primary": "delta_disp of nll: std over the task's non-English languages of the "
+    "per-language mean nll of the gold under the fine-tuned head, noise-corrected, T minus "
+    "none paired by seed",
+    "noise_correction": "corrected variance = raw variance - mean over the languages of the "
+    "squared nll_se row (bootstrap over the language's examples at score time), floored at 0; "
+    "uncorrected where a row lacks its SE",
+    "family": "a Holm family of its own (the nll delta_disp slope tests of every "
+    "(intermediate task, target task), the pooled ones included); outside the answer",
+}
+
+
+def _loss(analysis: Analysis) -> dict[str, object] | None:
+    """The loss-based statistics: the nll family's fits, baselines, corrections, deltas."""
+    loss = analysis.loss
+    if loss is None:
+        return None
+    return {
+        "estimand": LOSS_ESTIMAND,
+        "noise_correction": loss.noise_correction,
+        "baseline_disp": {k: _num(v) for k, v in loss.baseline_disp.items()},
+        "multiplicity": {
+            "correction": MULTIPLICITY,
+            "n_tests": max((s.family_size for s in loss.scaling), default=0),
+            "alpha": ALPHA,
+        },
+        "scaling": [scaling_dict(s) for s in loss.scaling],
+        "per_language_deltas": _language_deltas(analysis, loss=True),
+    }
 
 
 def summary_dict(analysis: Analysis, version: int) -> dict[str, object]:
@@ -233,6 +280,9 @@ def summary_dict(analysis: Analysis, version: int) -> dict[str, object]:
         "effects_unavailable": analysis.effects_reason,
         "notes": _notes(analysis),
         "per_language_deltas": _language_deltas(analysis),
+        "language_coverage": _coverage(analysis),
+        # The loss-based view (per-language nll): its own Holm family, not in the answer.
+        "loss": _loss(analysis),
         "n_resamples": bs.N_RESAMPLES,
         # Provenance, from the rows' `data_source`: per target task, each source's rows.
         "data_sources": analysis.data_sources,

@@ -10,8 +10,15 @@ with spread(none, m) = `base_std` and spread(T, m) = base_std + `effect_at_1b` +
 so delta_std is exactly linear in log10(params) with slope `slope`. The profile puts
 English at the profile's mean and has sample std 1 over the *other* languages, so the
 raw non-English dispersion (`disp_raw`) is exactly the spread; the noise-corrected `disp`
-differs from it by the (small) binomial correction of accuracy rows (n_examples 1000).
-Fragments follow the DESIGN contract: one Parquet file per (trial, target task, attempt).
+differs from it by the (small) correction for sampling noise (n_examples 1000).
+
+A fragment holds the row set a real one has (`evaluation.scorers.row_metrics`; with
+`all_metrics` False, the rows the analysis reads): besides the scores, each `<metric>_se`
+row (the binomial SE of the score, 100 sqrt(p (1 − p) / 1000)) and, for target tasks with
+a head, the loss rows: `nll` = `NLL_PER_POINT` × (100 − score) nats, so the nll dispersion
+is exactly `NLL_PER_POINT` × the score's and its planted slope `NLL_PER_POINT` × `slope`,
+and `nll_se` = `NLL_PER_POINT` × the score's SE. Fragments follow the DESIGN contract: one
+Parquet file per (trial, target task, attempt), with the `data_source` the plan names.
 """
 
 from __future__ import annotations
@@ -26,11 +33,14 @@ import pyarrow as pa
 
 from evaluation.analysis.blocks import reported_metrics
 from evaluation.analysis.bootstrap import rng_for
+from evaluation.scorers import row_metrics
 from evaluation.tasks import get_task
 from storage.results import ResultsStore
-from storage.schema import SCHEMA, SCHEMA_VERSION
+from storage.schema import LOSS_METRIC, METRICS, SCHEMA, SCHEMA_VERSION
 
 _METRIC_OFFSET = {"exact_match": -8.0, "precision": 1.0, "recall": -1.0}
+NLL_PER_POINT = 0.02  # nats of nll per point of score below 100
+N_EXAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -80,15 +90,36 @@ def trial_key(sweep: str, model: str, task: str, seed: int) -> str:
     return hashlib.sha256(f"{sweep}|{model}|{task}|{seed}".encode()).hexdigest()[:16]
 
 
+def _metrics(target: str, every: bool) -> list[str]:
+    """The real row set of the task, or (not `every`) the rows the analysis reads."""
+    rows = row_metrics(get_task(target))
+    if every:
+        return list(rows)
+    reported = reported_metrics(target)
+    return [m for m in rows if m in reported or METRICS[m].sampling_se_of in reported]
+
+
+def _value(metric: str, score: np.ndarray) -> np.ndarray:
+    """One metric's values from the headline scores (`score`, per language)."""
+    base = METRICS[metric].sampling_se_of
+    if base is not None:  # the SE row of `base`
+        p = np.clip(score + _METRIC_OFFSET.get(base, 0.0), 0.5, 99.5) / 100.0
+        se = 100.0 * np.sqrt(p * (1.0 - p) / N_EXAMPLES)
+        return NLL_PER_POINT * se if base == LOSS_METRIC else se
+    if metric == LOSS_METRIC:
+        return NLL_PER_POINT * np.maximum(100.0 - score, 0.0)
+    return score + _METRIC_OFFSET.get(metric, 0.0)
+
+
 def _table(plan: Planted, cell: tuple[str, str, int], target: str, values: np.ndarray) -> pa.Table:
     spec = get_task(target)
-    metrics = spec.metrics if plan.all_metrics else reported_metrics(target)
     splits = plan.splits or (spec.report_split,)
+    by_metric = {m: _value(m, values) for m in _metrics(target, plan.all_metrics)}
     rows = [
-        (lang, split, metric, float(v) + _METRIC_OFFSET.get(metric, 0.0))
+        (lang, split, metric, float(v))
         for split in splits
-        for metric in metrics
-        for lang, v in zip(spec.languages, values, strict=True)
+        for metric, metric_values in by_metric.items()
+        for lang, v in zip(spec.languages, metric_values, strict=True)
     ]
     return rows_table(
         plan.sweep, cell, plan.models[cell[0]], target, rows, data_source=plan.data_source
@@ -102,7 +133,7 @@ def rows_table(
     target: str,
     rows: list[tuple[str, str, str, float]],
     attempt: int = 0,
-    n_examples: int = 1000,
+    n_examples: int = N_EXAMPLES,
     data_source: str = "fixtures",
 ) -> pa.Table:
     """A contract-exact table of (language, split, metric, value) rows of one cell."""

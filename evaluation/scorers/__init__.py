@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from evaluation.scorers import accuracy, bucc, mlqa, ranking, seqeval, squad
 from evaluation.scorers.base import ScoreFn, Scorer
-from evaluation.tasks import suggest
+from evaluation.tasks import Format, TaskSpec, suggest
 from storage.errors import UserError
+from storage.schema import LOSS_METRIC, METRICS, sampling_se_metric
 
-__all__ = ["ScoreFn", "Scorer", "get_scorer", "register", "scorer_names"]
+__all__ = ["ScoreFn", "Scorer", "get_scorer", "register", "row_metrics", "scorer_names"]
 
 _SCORERS: dict[str, Scorer] = {}
 
@@ -50,6 +51,19 @@ def get_scorer(name: str) -> Scorer:
 
 def scorer_names() -> list[str]:
     return list(_SCORERS)
+
+
+def row_metrics(spec: TaskSpec) -> tuple[str, ...]:
+    """Every metric a target task's rows carry per language: its scorer's metrics, the
+    sampling SE of each that has one, and `nll` with its SE where a fine-tuned head predicts
+    (retrieval has no head likelihood). The writer (`evaluation.predict`) and the readers
+    (the analysis, synthetic stores) take the row set from here."""
+    scorer = get_scorer(spec.scorer)
+    with_se = [m for m in spec.metrics if sampling_se_metric(m) in METRICS]
+    out = [*spec.metrics, *(sampling_se_metric(m) for m in with_se if scorer.per_example)]
+    if spec.needs_target_training and spec.format is not Format.RETRIEVAL:
+        out += [LOSS_METRIC, sampling_se_metric(LOSS_METRIC)]
+    return tuple(out)
 
 
 register(

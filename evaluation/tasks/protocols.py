@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 from evaluation.tasks.defs.xtreme import XTREME_V1_LANGUAGES
 from evaluation.tasks.registry import get_task, suggest
@@ -96,6 +97,7 @@ XTREME_R = Protocol(
 )
 
 PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({p.name: p for p in (XTREME, XTREME_R)})
+DEFAULT_PROTOCOL: Literal["xtreme_r"] = "xtreme_r"  # the study's benchmark (DESIGN.md)
 
 
 def get_protocol(name: str) -> Protocol:

@@ -27,7 +27,8 @@ PLAN = Planted(
 )
 CELL_KEYS = {
     "model", "model_params", "intermediate_task", "target_task", "metric", "n_seeds",
-    "n_languages", "mean", "std", "cv", "min", "max", "worst_language", "transfer_gap",
+    "n_languages", "higher_is_better", "mean", "std", "cv", "min", "max", "worst_language",
+    "transfer_gap",
     "delta_mean", "delta_std", "ci95", "disp", "disp_raw", "std_corrected", "delta_disp",
     "delta_disp_raw", "delta_std_corrected",
 }  # fmt: skip
@@ -57,7 +58,8 @@ def test_summary_json_has_the_issue_shape(report: ReportPaths) -> None:
     summary = json.loads(report.summary.read_text())
     assert summary["sweep"] == PLAN.sweep and isinstance(summary["definitions_version"], int)
     assert isinstance(summary["missing"], list) and summary["synthetic"] is True
-    assert len(summary["cells"]) == 3 * 3 * 4  # models × tasks × (3 headline + xquad EM)
+    # models × tasks × (3 headline + xquad EM + the nll of xnli and xquad; tatoeba has no head)
+    assert len(summary["cells"]) == 3 * 3 * 6
     for c in summary["cells"]:
         assert set(c) == CELL_KEYS
         assert isinstance(c["model_params"], int) and isinstance(c["worst_language"], str)
@@ -68,11 +70,11 @@ def test_summary_json_has_the_issue_shape(report: ReportPaths) -> None:
     pooled = {(t, "all") for t in ("mnli", "multitask")}
     per_target = {(t, x) for t in ("mnli", "multitask") for x in PLAN.target_tasks}
     assert targets == per_target | pooled
-    assert summary["definitions_version"] == 4 and summary["method"]
+    assert summary["definitions_version"] == 5 and summary["method"]
     assert summary["multiplicity"]["correction"] == "holm"
     assert summary["multiplicity"]["n_tests"] == 8 and summary["multiplicity"]["alpha"] == 0.05
     assert summary["noise_correction"]["xnli"].startswith("binomial")
-    assert summary["noise_correction"]["xquad"].startswith("none")
+    assert summary["noise_correction"]["xquad"].startswith("bootstrap")  # its f1_se rows
     assert summary["estimand"]["primary"].startswith("delta_disp") and summary["primary"] is None
     for s in summary["scaling"]:
         h = s["heterogeneity"]
@@ -138,7 +140,8 @@ def test_a_mixed_store_says_which_target_task_is_synthetic(tmp_path: Path) -> No
     assert summary["synthetic"] is True
     sources = summary["data_sources"]
     assert {t: list(by) for t, by in sources.items()} == {"udpos": ["fixtures"], "xnli": ["local"]}
-    rows = 3 * 2 * 3 * len(get_task("xnli").languages)  # models x tasks x seeds x languages
+    # models x tasks x seeds x languages x (accuracy, nll, nll_se)
+    rows = 3 * 2 * 3 * len(get_task("xnli").languages) * 3
     assert sources["xnli"]["local"] == rows
     md = paths.markdown.read_text()
     assert "Synthetic data in part" in md and "; xnli: local (" in md

@@ -183,6 +183,16 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
                                                          "target_task": "xnli"}}), V,
      "primary"),
     ("data-source", spec_with(**{"data.source": "ftp"}), V, "data.source"),
+    # ---- issue 19: language selection, arms, recipes, per-model settings, stages
+    ("language-typo", spec_with(languages={"xnli": ["de", "frr"]}), V,
+     "languages.xnli[1]: xnli has no language 'frr' — did you mean 'fr'?"),
+    ("language-all-typo", spec_with(languages={"xnli": "al"}), V, "languages.xnli"),
+    ("language-task", spec_with(languages={"xnlli": "all"}), V, "did you mean 'xnli'"),
+    ("arm-modifier", spec_with(intermediate_tasks=["mnli@nn=8"]), V, "did you mean 'n'"),
+    ("arm-spelling", spec_with(intermediate_tasks=["mnli@n=08"]), V, "'mnli@n=8'"),
+    ("recipe", spec_with(recipe="jant"), V, "did you mean 'jiant'"),
+    ("by-model-model", spec_with(**{"phase2.by_model": {"tiny-q": {}}}), V, "tiny-q"),
+    ("stage-task", spec_with(**{"phase3.stages": {"xnli": ["siqqa"]}}), V, "siqqa"),
     # ---- storage URIs (never echo a secret)
     ("storage-userinfo", spec_with(storage="s3://AKIAX:s3cr3tpw@bucket/x"), V, "storage"),
     ("storage-scheme", spec_with(storage="ftp://host/x"), V, "not supported"),

@@ -84,6 +84,33 @@ BAD = [
     (with_(intermediate_tasks=["ccg"], data={"source": "hub"}),
      "intermediate_tasks[0]: 'ccg' needs ccg which is not on the Hub"),
     (with_(testing={"fail_cells": ["tiny-s/mnli/0"]}), "testing: unknown field"),
+    # issue 19: arms, recipes, protocols, per-model settings, stages, per-task caps, `all`
+    (with_(intermediate_tasks=["mnli@nn=20"]),
+     "intermediate_tasks[0]: 'mnli@nn=20': unknown arm modifier 'nn' — did you mean 'n'?"),
+    (with_(intermediate_tasks=["mnli@n=02000"]),
+     "intermediate_tasks[0]: 'mnli@n=02000': write this arm as 'mnli@n=2000'"),
+    (with_(intermediate_tasks=["mnli@n=0"]),
+     "intermediate_tasks[0]: n=0: the training-set size is n=N with N a positive integer"),
+    (with_(intermediate_tasks=["none@n=10"]), "intermediate_tasks[0]: 'none@n=10': `none` trains"),
+    (with_(intermediate_tasks=["mnlii@n=10"]),
+     "intermediate_tasks[0]: unknown task 'mnlii' — did you mean 'mnli'?"),
+    (with_(recipe="jiantt"), "recipe: unknown recipe 'jiantt' — did you mean 'jiant'?"),
+    (with_(protocol="xtreme-r"), "protocol: Input should be 'xtreme' or 'xtreme_r'"),
+    (with_(phase3={"by_model": {"tiny-x": {"defaults": {"lr": 1e-5}}}}),
+     "phase3.by_model.tiny-x: model 'tiny-x' is not in models — did you mean 'tiny-s'?"),
+    (with_(phase3={"by_model": {"tiny-s": {"overrides": {"xnlii": {"lr": 1e-5}}}}}),
+     "phase3.by_model.tiny-s.overrides.xnlii: task 'xnlii' is not trained in phase3"),
+    (with_(phase2={"by_model": {"tiny-s": {"lr": 1e-5}}}),
+     "phase2.by_model.tiny-s.lr: unknown field"),
+    (with_(phase3={"stages": {"xnlii": ["siqa"]}}),
+     "phase3.stages.xnlii: 'xnlii' is not among the sweep's target_tasks — did you mean 'xnli'?"),
+    (with_(phase3={"stages": {"xnli": ["siqaa"]}}),
+     "phase3.stages.xnli[0]: 'siqaa' is not a task with English training data — did you mean"),
+    (with_(phase3={"stages": {"xnli": ["xnli"]}}),
+     "phase3.stages.xnli[0]: a task cannot be its own stage"),
+    (with_(data={"source": "hub", "native_dir": "/n", "max_examples": {"tasks": {"siqa": 10}}}),
+     "data.max_examples.tasks.siqa: the sweep trains no task 'siqa'"),
+    (with_(languages={"xnli": "al"}), "languages.xnli"),
 ]  # fmt: skip
 
 
@@ -139,10 +166,10 @@ def test_overrides_apply_on_load() -> None:
 
 def test_hyperparameters_resolve_recipe_then_defaults_then_override() -> None:
     spec = validate(with_(phase3={"defaults": {"lr": 2e-5}, "overrides": {"udpos": {"lr": 3e-5}}}))
-    xnli, udpos = spec.phase3.resolve("xnli"), spec.phase3.resolve("udpos")
+    xnli, udpos = spec.hparams("phase3", "xnli"), spec.hparams("phase3", "udpos")
     assert (xnli.lr, udpos.lr) == (2e-5, 3e-5)
     assert (xnli.batch_size, xnli.grad_accum, xnli.max_seq_length) == (4, 8, 256)
-    squad = validate(with_(intermediate_tasks=["squad"])).phase2.resolve("squad")
+    squad = validate(with_(intermediate_tasks=["squad"])).hparams("phase2", "squad")
     assert (squad.grad_accum, squad.max_seq_length, squad.warmup_ratio) == (4, 384, 0.1)
 
 
@@ -157,8 +184,19 @@ def test_resolved_hyperparameters_are_typed_whole_and_reach_the_loop_whole() -> 
     assert set(hparam_names()) <= {f.name for f in fields(TrainSpec)}  # ... and a loop field
     with pytest.raises(SpecError, match=r"phase2\.defaults\.learning_rate"):
         validate(with_(phase2={"defaults": {"learning_rate": 1e-5}}))
-    hp = validate(with_(phase2={"defaults": {"max_steps": 7}})).phase2.resolve("mnli")
+    hp = validate(with_(phase2={"defaults": {"max_steps": 7}})).hparams("phase2", "mnli")
     assert isinstance(hp, PhaseHparams) and hp.max_steps == 7
     assert hp.as_dict() == {f.name: getattr(hp, f.name) for f in fields(PhaseHparams)}
     run = TrainSpec.from_hparams(hp, seed=3)
     assert {k: getattr(run, k) for k in hparam_names()} == hp.as_dict()
+
+
+def test_languages_all_is_every_language_of_the_protocols_list() -> None:
+    from orchestrator.grid import expand
+
+    spec = validate(with_(languages={"xnli": "all", "udpos": ["de", "fr"]}))
+    assert len(spec.eval_languages("xnli")) == 15 and spec.eval_languages("udpos") == ("de", "fr")
+    plain = validate(with_(languages={"udpos": ["de", "fr"]}))
+    assert [c.trial_key for c in expand(spec)] == [c.trial_key for c in expand(plain)]
+    v1 = validate(with_(protocol="xtreme", languages={"udpos": "all"}))
+    assert len(v1.eval_languages("udpos")) == 33  # XTREME v1's list, not XTREME-R's 38

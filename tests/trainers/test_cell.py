@@ -8,7 +8,7 @@ import torch
 from conftest import RecordingHooks, cell_job
 from safetensors.torch import load_file
 
-from evaluation.predict import row_metrics
+from evaluation.scorers import row_metrics
 from evaluation.tasks import get_task
 from storage.errors import UserError
 from trainers.cell import run_cell
