@@ -28,7 +28,9 @@ from orchestrator.spec import MULTITASK_TASKS, SweepSpec
 from storage.errors import UserError
 from trainers.ladder import Execution, ModelEntry, get_model
 
-KEY_VERSION = 1  # bump when the key derivation itself changes
+KEY_VERSION = 2  # bump when the key derivation or what a key's numbers are changes
+# 2: randomness keyed by (seed, step, micro-batch), unused weights stepped (issue 16), and
+#    per-target-task keys (issue 18): rows of version 1 are not interchangeable with these.
 
 
 def digest(payload: Any, n: int = 16) -> str:

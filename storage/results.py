@@ -313,11 +313,7 @@ class ResultsStore:
                     con.register("disputed", rows.filter(rows["disputed"]).select(RESULT_KEY))
                     sql = _CONFLICT_SQL.format(where=where)
                     found = con.sql(sql, params=sweep).to_arrow_table().to_pylist()
-                if wanted is None:
-                    targets = sorted(pc.unique(rows["target_task"]).to_pylist())
-                else:
-                    everything = "SELECT DISTINCT target_task FROM fragments WHERE sweep = $sweep"
-                    targets = sorted(t for (t,) in con.execute(everything, sweep).fetchall())
+                targets = sorted(self._targets(con, paths, rows, wanted is not None))
             except (duckdb.Error, pa.ArrowException, OSError) as exc:
                 raise _ScanFailed(str(exc)) from exc
         conflicts = [
@@ -335,6 +331,21 @@ class ResultsStore:
                 rows = rows.append_column(name, pa.nulls(rows.num_rows, SCHEMA.field(name).type))
         table = rows.select(SCHEMA.names).cast(SCHEMA)
         return table, conflicts, tuple(str(t) for t in targets)
+
+    def _targets(
+        self, con: duckdb.DuckDBPyConnection, paths: list[str], rows: pa.Table, some: bool
+    ) -> set[str]:
+        """The target tasks with rows of this sweep: those of `rows`, and (`some`: `rows`
+        holds only some rows) those of the fragments whose name names another task. The
+        writer names a fragment by the target task of its rows, so only those fragments are
+        scanned again (none, when every target task has a wanted row)."""
+        found = set(pc.unique(rows["target_task"]).to_pylist())
+        others = [p for p in paths if _task_of(p) not in found] if some else []
+        if others:
+            con.register("others", self._source(con, others))
+            sql = "SELECT DISTINCT target_task FROM others WHERE sweep = $sweep"
+            found |= {t for (t,) in con.execute(sql, {"sweep": self.sweep}).fetchall()}
+        return found
 
     def _source(self, con: duckdb.DuckDBPyConnection, paths: list[str]) -> Any:
         """Local files through DuckDB's own reader; object stores through `pyarrow.fs`."""
@@ -394,6 +405,12 @@ def _where(wanted: Collection[tuple[str, str, str]] | None) -> str:
         for combo in sorted(wanted)
     )
     return f"(target_task, split, metric) IN ({combos})"
+
+
+def _task_of(path: str) -> str | None:
+    """The target task a fragment's name names (None: not a fragment name)."""
+    found = FRAGMENT_RE.fullmatch(path.rsplit("/", 1)[-1])
+    return None if found is None else found.group("task")
 
 
 def _short(cause: object) -> str:
