@@ -42,9 +42,11 @@ def validate(spec: str, storage: str | None, name: str | None) -> None:
     local data directory holds every file the sweep reads."""
     from orchestrator.data_check import check_data
     from orchestrator.grid import expand
+    from orchestrator.splits import check_splits
 
     parsed = _load(spec, storage, name)
     cells = expand(parsed)
+    check_splits(parsed)
     check_data(parsed)
     click.echo(f"{spec}: ok — sweep {parsed.name!r}, {len(cells)} cells")
 
@@ -105,7 +107,9 @@ def plan(
     parsed = _load(spec, storage, name)
     if not power:
         from orchestrator.data_check import check_data
+        from orchestrator.splits import check_splits
 
+        check_splits(parsed)
         check_data(parsed)
         show_plan(parsed, show_cells=show_cells, done=done_counts(parsed))
         return

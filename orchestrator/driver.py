@@ -28,6 +28,7 @@ from orchestrator.ledger import CellState, Ledger, cell_view
 from orchestrator.plan import longest_first, plan, wall_seconds
 from orchestrator.progress import Progress, lines_from_states
 from orchestrator.spec import SweepSpec
+from orchestrator.splits import check_splits
 from orchestrator.verify import damaged
 from storage.files import Storage, resolve_storage
 from storage.layout import SweepLayout
@@ -68,6 +69,7 @@ def run_sweep(
     storage = resolve_storage(spec.storage)
     storage.check_reachable()
     cells = expand(spec)
+    check_splits(spec)  # a step no model's workers can share out: refused before Ray starts
     with Lease(spec.storage, spec.name, ttl_s=spec.scheduling.lease_ttl_s) as lease:
         fence = lease.fence()  # every write of this run checks it first
         ledger = Ledger(spec.storage, spec.name, fence)

@@ -26,7 +26,7 @@ from orchestrator.arms import parse_arm
 from orchestrator.recipes import Phase
 from orchestrator.spec import MULTITASK_TASKS, SweepSpec
 from storage.errors import UserError
-from trainers.ladder import Execution, ModelEntry, get_model
+from trainers.ladder import Execution, ModelEntry, Resources, get_model
 
 KEY_VERSION = 2  # bump when the key derivation or what a key's numbers are changes
 # 2: randomness keyed by (seed, step, micro-batch), unused weights stepped (issue 16), and
@@ -81,6 +81,12 @@ def model_execution(spec: SweepSpec, entry: ModelEntry) -> Execution:
     """The ladder's execution settings of `entry` with the spec's `execution.<model>`."""
     override = spec.execution.get(entry.name)
     return entry.execution.overridden(override.model_dump()) if override else entry.execution
+
+
+def model_resources(spec: SweepSpec, entry: ModelEntry) -> Resources:
+    """The ladder's resources of `entry` with the spec's `resources.<model>`."""
+    override = spec.resources.get(entry.name)
+    return entry.resources.overridden(override.model_dump()) if override else entry.resources
 
 
 def phase2_tasks(intermediate_task: str) -> tuple[str, ...]:

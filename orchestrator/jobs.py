@@ -14,6 +14,7 @@ from orchestrator.grid import (
     Cell,
     model_entries,
     model_execution,
+    model_resources,
     phase2_tasks,
     protocol_model,
     train_caps,
@@ -37,10 +38,7 @@ def resolved_model(spec: SweepSpec, name: str, entries: dict[str, ModelEntry]) -
     entry = dataclasses.replace(entry, execution=model_execution(spec, entry))
     if entry.source == "local_dir":  # a relative checkpoint directory, as the spec says it
         entry = dataclasses.replace(entry, location=str(absolute(entry.location)))
-    override = spec.resources.get(name)
-    if override is None:
-        return entry
-    return dataclasses.replace(entry, resources=entry.resources.overridden(override.model_dump()))
+    return dataclasses.replace(entry, resources=model_resources(spec, entry))
 
 
 def data_access(spec: SweepSpec) -> DataAccess:

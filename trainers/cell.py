@@ -18,15 +18,20 @@ A phase's model and data come from `trainers.phase`, as on Ray Train workers.
   `hooks.record(task, rows)`. Tatoeba and BUCC are scored on the phase-2 encoder directly
   (BUCC's threshold tuned on its validation gold); Mewsli-X and LAReQA train a dual encoder
   (`trainers.dual`) in phase 3 and rank their whole candidate pool.
-- A distributed model (XL, XXL) trains on Ray Train workers; its trial never loads it:
-  publishing an encoder and predicting run as Ray tasks with a worker's bundle
-  (`trainers.remote`), with the same code as in a one-process trial (`trainers.zeroshot`).
+- A target task's stages (`trainers.stages`: SIQA before XCOPA, SQuAD before Tatoeba and
+  BUCC under XTREME-R) train first, in the same order on both paths; its phase 3, or its
+  retrieval, starts from the last stage's encoder.
+- A distributed model (XL, XXL) trains on Ray Train workers, each phase and stage as its own
+  Train run; its trial never loads it: publishing an encoder (phase 2's, each stage's) and
+  predicting run as Ray tasks with a worker's bundle (`trainers.remote`), with the same code
+  as in a one-process trial (`trainers.zeroshot`).
 - Seeds derive from `job.config.seed` and the phase and task names. The phase-1 weights
   of a local (tiny) model are fixed per model (seed `PHASE1_SEED`), as a pretrained model is.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -41,7 +46,7 @@ from storage.files import fetch_dir
 from trainers import remote
 from trainers.celldata import DataAccess, derive_seed
 from trainers.checkpoint import CheckpointStore
-from trainers.distributed import fit_phase
+from trainers.distributed import PhaseRun, fit_phase, phase2_run, phase3_run
 from trainers.formats import head_for
 from trainers.hparams import PhaseHparams
 from trainers.job import CellJob
@@ -56,6 +61,7 @@ from trainers.phase import (
     train_spec,
 )
 from trainers.placement import check_cell
+from trainers.stages import Stage, clear_stages, run_stages
 from trainers.taskmodel import TaskModel, Tokenization
 from trainers.zeroshot import encoder_rows, model_rows, published
 
@@ -87,6 +93,7 @@ def run_cell(job: CellJob, hooks: CellHooks) -> None:
             continue
         hooks.record(task, target(job, hooks, data, task, encoder_dir))
         phase3_store(job, task).clear()
+        clear_stages(job, task)
 
 
 def check_job(job: CellJob) -> None:
@@ -103,12 +110,6 @@ def check_job(job: CellJob) -> None:
         )
     if cfg.model.resources.distributed:
         check_cell(job)
-        staged = sorted(t for t in cfg.target_tasks if cfg.stages.get(t))
-        if staged:
-            raise UserError(
-                f"model {cfg.model.name}: phase-3 stages ({', '.join(staged)}) run in one "
-                "process only so far; set phase3.stages.<task>: [] for this model's sweep"
-            )
 
 
 # --- phase 2 --------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def remote_phase2(job: CellJob, seed: int) -> None:
         return
     if cfg.model.source == "local_config":
         remote.publish_pretrained(job, paths.phase1_encoder)
-    checkpoint = fit_phase(job, None, cfg.phase2_tasks, cfg.phase2_hparams, seed, "phase2")
+    checkpoint = fit_phase(phase2_run(job, seed))
     remote.publish_trained(job, checkpoint, paths.phase2_final)
 
 
@@ -244,39 +245,43 @@ def phase3(
     model, tasks = run_phase(job, hooks, data, pre, (task,), cfg.phase3_hparams, seed, store,
                              "phase3")  # fmt: skip
     log.info("phase3 done %s %s", cfg.trial_key, task)
-    for stage in cfg.stages.get(task, ()):
-        stage_store(job, task, stage).clear()
     hooks.progress("evaluate", task, {"languages": len(data.eval_languages(spec))})
     return model, tasks[task].tok
 
 
 def stages(job: CellJob, hooks: CellHooks, data: DataAccess, spec: TaskSpec, pre: Pretrained):
-    """Train the stages of target task `spec` (SIQA before COPA, SQuAD before Tatoeba under
-    XTREME-R) on `pre`'s encoder, in place and in order, each with a head of its own that is
-    then dropped; the target task's own phase 3 (or retrieval) starts from the result."""
-    task, cfg = spec.name, job.config
-    for stage in cfg.stages.get(task, ()):
-        seed = derive_seed(cfg.seed, "phase3", task, stage)
-        log.info("phase3 stage %s before %s %s", stage, task, cfg.trial_key)
-        run_phase(job, hooks, data, pre, (stage,), cfg.phase3_hparams, seed,
-                  stage_store(job, task, stage), "phase3", target_task=task)  # fmt: skip
+    """Train the stages of target task `spec` (`trainers.stages`) on `pre`'s encoder, in place
+    and in order, each with a head of its own that is then dropped."""
 
+    def one(stage: Stage, pre: Pretrained) -> Pretrained:
+        run_phase(job, hooks, data, pre, (stage.task,), job.config.phase3_hparams, stage.seed,
+                  CheckpointStore(stage.checkpoints, job.runtime.fence), "phase3",
+                  target_task=stage.target)  # fmt: skip
+        return pre
 
-def stage_store(job: CellJob, task: str, stage: str) -> CheckpointStore:
-    paths = job.paths
-    uri = paths.layout.cell(paths.target_keys[task], "phase3", task, "stages", stage)
-    return CheckpointStore(uri, job.runtime.fence)
+    run_stages(job, spec.name, pre, one)
 
 
 def remote_target(job: CellJob, hooks: CellHooks, spec: TaskSpec) -> list[Row]:
-    """A distributed model's target task: phase 3 as a Train run, then prediction as a Ray
-    task with a worker's bundle (`trainers.remote`); the trial loads no model."""
+    """A distributed model's target task: its stages and phase 3 as Train runs, each stage's
+    model published as the next one's start, then prediction as a Ray task with a worker's
+    bundle (`trainers.remote`); the trial loads no model."""
     task, cfg = spec.name, job.config
+    encoder = run_stages(job, task, job.paths.phase2_final, functools.partial(remote_stage, job))
     checkpoint = None
     if spec.needs_target_training:
         seed = derive_seed(cfg.seed, "phase3", task)
         log.info("phase3 start %s %s", cfg.trial_key, task)
-        checkpoint = fit_phase(job, None, (task,), cfg.phase3_hparams, seed, "phase3")
+        checkpoint = fit_phase(phase3_run(job, task, seed, encoder))
         log.info("phase3 done %s %s", cfg.trial_key, task)
         hooks.progress("evaluate", task, {"languages": len(cfg.data.eval_languages(spec))})
-    return remote.predict(job, task, checkpoint)
+    return remote.predict(job, task, checkpoint, encoder)
+
+
+def remote_stage(job: CellJob, stage: Stage, source: str) -> str:
+    """One stage as a Train run from the encoder at `source`; its encoder's URI."""
+    cfg = job.config
+    run = PhaseRun(job, "phase3", (stage.task,), cfg.phase3_hparams, stage.seed, source,
+                   stage.run, stage.checkpoints)  # fmt: skip
+    remote.publish_trained(job, fit_phase(run), stage.encoder)
+    return stage.encoder

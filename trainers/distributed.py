@@ -1,7 +1,9 @@
 """One training phase of a cell on Ray Train workers, with DeepSpeed ZeRO (Tune over Train).
 
 `fit_phase` runs inside the cell's Tune trial: it builds a `ray.train.torch.TorchTrainer`
-(Train V2) with one worker per `Resources.workers`, a run name derived from the trial key,
+(Train V2) for one `PhaseRun` (phase 2, a target task's phase 3, or one of its stages: each
+starts from an encoder URI and has its own checkpoint directory) with one worker per
+`Resources.workers`, a run name derived from the trial key (or target key),
 phase and task (the same name after a retry restores the run), storage under
 `CellJob.paths.train_storage` and `FailureConfig(CellJob.config.max_failures)`, and fits it.
 Each worker (`worker`) rebuilds the phase's model and data with `trainers.phase`, exactly as
@@ -58,53 +60,53 @@ class PhaseRun:
     seed: int
     source: str  # the encoder to start from: a Hub id, a directory or a URI
     name: str  # the Train run name
+    checkpoints: str  # the phase's `CheckpointStore`: the layout its checkpoints were made under
 
 
 def run_name(trial_key: str, phase: str, task: str) -> str:
     return f"{trial_key}-{phase}-{task}"
 
 
-def fit_phase(
-    job: CellJob,
-    pre: Pretrained | None,
-    names: tuple[str, ...],
-    hparams: Mapping[str, PhaseHparams],
-    seed: int,
-    phase: str,
-) -> Any:
-    """Train the encoder and the heads of `names` on workers; the run's last checkpoint
-    (`ray.train.Checkpoint`, the consolidated model).
+def fit_phase(run: PhaseRun) -> Any:
+    """Train the encoder and the heads of `run.names` on workers from `run.source`; the
+    run's last checkpoint (`ray.train.Checkpoint`, the consolidated model).
 
     The write fence is checked before the run starts, and by every worker before each
     checkpoint it hands to Ray Train (which writes it to the Train storage).
     """
+    job = run.job
     cfg = job.config
     if job.runtime.fence is not None:
         job.runtime.fence()
-    task = names[0] if phase == "phase3" else cfg.intermediate_task
     if cfg.resume is not Resume.NEVER:
         res = cfg.model.resources
-        phase_store(job, phase, names).check_layout(layout(zero_config(job), res.workers))
-    source = start_source(job, pre, phase)
-    run = PhaseRun(
-        job,
-        phase,
-        names,
-        hparams,
-        seed,
-        source,
-        run_name(cfg.target_keys[task] if phase == "phase3" else cfg.trial_key, phase, task),
-    )
-    log.info("%s on %d workers: Train run %s", phase, cfg.model.resources.workers, run.name)
+        store = CheckpointStore(run.checkpoints, job.runtime.fence)
+        store.check_layout(layout(zero_config(job), res.workers))
+    log.info("%s on %d workers: Train run %s", run.phase, cfg.model.resources.workers, run.name)
     return fit(run)
 
 
-def start_source(job: CellJob, pre: Pretrained | None, phase: str) -> str:
-    """Phase 3 starts from the published phase-2 encoder; phase 2 from the pretrained one
-    (a model built from a config is published beside phase 2 first, as `phase1`: `pre`
-    here, or already by the caller when None)."""
-    if phase == "phase3":
-        return job.paths.phase2_final
+def phase2_run(job: CellJob, seed: int) -> PhaseRun:
+    """Phase 2 of a cell as a Train run, from `start_source` (published already)."""
+    cfg, paths = job.config, job.paths
+    name = run_name(cfg.trial_key, "phase2", cfg.intermediate_task)
+    source = start_source(job, None)
+    return PhaseRun(job, "phase2", cfg.phase2_tasks, cfg.phase2_hparams, seed, source, name,
+                    paths.phase2_checkpoints)  # fmt: skip
+
+
+def phase3_run(job: CellJob, task: str, seed: int, source: str) -> PhaseRun:
+    """Phase 3 of target task `task` as a Train run, from the encoder at `source` (the
+    phase-2 encoder, or the last stage's: `trainers.stages`)."""
+    cfg, paths = job.config, job.paths
+    name = run_name(cfg.target_keys[task], "phase3", task)
+    return PhaseRun(job, "phase3", (task,), cfg.phase3_hparams, seed, source, name,
+                    paths.phase3_checkpoints(task))  # fmt: skip
+
+
+def start_source(job: CellJob, pre: Pretrained | None) -> str:
+    """Where phase 2 starts: the pretrained model (a model built from a config is published
+    beside phase 2 first, as `phase1`: `pre` here, or already by the caller when None)."""
     if job.config.model.source != "local_config":
         return str(job.config.model.location)
     uri = job.paths.phase1_encoder
@@ -173,7 +175,7 @@ def run_worker(run: PhaseRun, on_step: StepCallback | None = None) -> None:
             report_final(resume_dir if _rank() == 0 else None, {"resumed": True}, fence)
             return
         pre, model, tasks, spec = build(run)
-        store = phase_store(run.job, run.phase, run.names)
+        store = CheckpointStore(run.checkpoints, fence)
         engine = ZeroEngine(model, spec, total_steps(spec, tasks), zero_config(run.job),
                             functools.partial(report, fence=fence), resume_dir,
                             run.job.config.resume, store)  # fmt: skip
@@ -195,13 +197,6 @@ def build(run: PhaseRun) -> tuple[Pretrained, TaskModel, dict, TrainSpec]:
     model = phase_model(pre, run.names, cfg.data, run.seed, cfg.model.execution)
     tasks = phase_tasks(cfg.data, pre, run.names, run.hparams, cache_dir)
     return pre, model, tasks, train_spec(run.hparams[run.names[0]], run.seed, cfg.model.execution)
-
-
-def phase_store(job: CellJob, phase: str, names: tuple[str, ...]) -> CheckpointStore:
-    """The phase's `CheckpointStore` (one-process checkpoints and the phase's layout)."""
-    paths = job.paths
-    uri = paths.phase2_checkpoints if phase == "phase2" else paths.phase3_checkpoints(names[0])
-    return CheckpointStore(uri, job.runtime.fence)
 
 
 def zero_config(job: CellJob) -> ZeroConfig:

@@ -46,6 +46,27 @@ class PhaseHparams:
                 f"{self.batch_size}"
             )
 
+    @property
+    def units_per_step(self) -> int:
+        """The micro-batches of one optimizer step: `grad_accum` x `batch_size` /
+        `micro_batch_size` (`micro_units`)."""
+        return micro_units(self.batch_size, self.grad_accum, self.micro_batch_size)
+
+    def split_problem(self, task: str, workers: int, model: str) -> str | None:
+        """Why a step of `task` cannot be shared out among `workers` of `model` (None: it
+        can). Every worker computes as many micro-batches of each step (`trainers.loop`), so
+        that the numbers do not depend on the workers (issue 16); `micro_batch_size` sets how
+        many there are."""
+        units = self.units_per_step
+        if units % workers == 0:
+            return None
+        return (
+            f"task {task}: {units} micro-batches of {self.micro_batch_size or self.batch_size} "
+            f"per step (grad_accum {self.grad_accum} x batch_size {self.batch_size} / "
+            f"micro_batch_size) do not split across {workers} workers of model {model}; set "
+            "micro_batch_size (it enters the cell key) or grad_accum"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """Every field by name, values untouched."""
         return asdict(self)
@@ -60,6 +81,12 @@ class PhaseHparams:
         if out["mix_cap"] == DEFAULT_CAP:
             del out["mix_cap"]
         return out
+
+
+def micro_units(batch_size: int, grad_accum: int, micro_batch_size: int | None) -> int:
+    """The micro-batches of `micro_batch_size` examples (None: `batch_size`) one optimizer
+    step computes; `micro_batch_size` divides `batch_size` (`PhaseHparams` checks it)."""
+    return grad_accum * (batch_size // (micro_batch_size or batch_size))
 
 
 def hparam_names() -> tuple[str, ...]:

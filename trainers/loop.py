@@ -45,7 +45,7 @@ from trainers import state as train_state
 from trainers.checkpoint import ONE_PROCESS, CheckpointStore, Resume
 from trainers.formats import head_for
 from trainers.heads import Feature
-from trainers.hparams import PhaseHparams
+from trainers.hparams import PhaseHparams, micro_units
 from trainers.precision import bf16_autocast
 from trainers.taskmodel import TaskModel, Tokenization, _to, predictor
 
@@ -81,7 +81,7 @@ class TrainSpec:
     def units_per_step(self) -> int:
         """The global units of one optimizer step (`batch_size` must be a multiple of
         `micro_batch_size`; `trainers.placement` refuses a spec where it is not)."""
-        return self.grad_accum * (self.batch_size // self.unit_size)
+        return micro_units(self.batch_size, self.grad_accum, self.micro_batch_size)
 
     @classmethod
     def from_hparams(cls, hparams: PhaseHparams, seed: int, **extra: Any) -> TrainSpec:

@@ -15,7 +15,8 @@
   the workers that share the largest node must fit in this node's physical memory
   (`psutil.virtual_memory().total`; nodes are assumed alike).
 - **Batch.** A step's `grad_accum` x `batch_size` examples are cut into micro-batches of
-  `micro_batch_size` (`trainers.loop`); the workers share them out, as many each.
+  `micro_batch_size` (`trainers.loop`); the workers share them out, as many each
+  (`PhaseHparams.split_problem`, which `xstilts validate` runs over a whole spec too).
 """
 
 from __future__ import annotations
@@ -114,15 +115,9 @@ def check_batches(job: CellJob, workers: int) -> None:
         (t, hp) for t, hp in cfg.phase3_hparams.items() if get_task(t).needs_target_training
     ]
     for task, hp in trained:
-        size = hp.micro_batch_size or hp.batch_size
-        units = hp.grad_accum * (hp.batch_size // size)  # PhaseHparams: size divides it
-        if units % workers:
-            raise UserError(
-                f"task {task}: {units} micro-batches of {size} per step (grad_accum "
-                f"{hp.grad_accum} x batch_size {hp.batch_size} / micro_batch_size) do not "
-                f"split across {workers} workers of model {cfg.model.name}; set "
-                "micro_batch_size (it enters the cell key) or grad_accum"
-            )
+        problem = hp.split_problem(task, workers, cfg.model.name)
+        if problem:
+            raise UserError(problem)
 
 
 def _config(location: str) -> dict[str, Any]:

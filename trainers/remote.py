@@ -10,9 +10,12 @@ node that has them, and hands back plain values:
   model built from a config, where the Train workers start; phase 2 of `none`).
 - `publish_trained`: the phase-2 Train run's consolidated model published as the phase-2
   encoder.
+- `publish_trained`: also a phase-3 stage's consolidated model, published as the encoder the
+  next stage or the target task starts from (`trainers.stages`).
 - `predict`: one target task on every language (`trainers.zeroshot`), from the phase-3 Train
-  run's consolidated model, or (Tatoeba, BUCC) from the phase-2 encoder; the prediction files
-  are published (fenced) and the rows returned.
+  run's consolidated model, or (Tatoeba, BUCC) from an encoder: the phase-2 one, or the last
+  stage's (the SQuAD encoder under XTREME-R); the prediction files are published (fenced)
+  and the rows returned.
 
 The tasks run the code the one-process path runs in its trial. They are scheduled outside
 the trial's placement group (which reserves nothing for them) and retried by Ray if their
@@ -21,6 +24,7 @@ node dies; every write is create-only, so a retry writes nothing twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -50,9 +54,10 @@ def publish_trained(job: CellJob, checkpoint: Any, uri: str) -> None:
     _call(job, _publish_trained, checkpoint, uri)
 
 
-def predict(job: CellJob, task: str, checkpoint: Any | None) -> list[Row]:
-    """Rows of `task`: from the phase-3 run's `checkpoint`, or the phase-2 encoder (None)."""
-    rows: list[Row] = _call(job, _predict, task, checkpoint)
+def predict(job: CellJob, task: str, checkpoint: Any | None, encoder: str) -> list[Row]:
+    """Rows of `task`: from the phase-3 run's `checkpoint`, or (None) from the encoder
+    published at `encoder`."""
+    rows: list[Row] = _call(job, _predict, task, checkpoint, encoder)
     return rows
 
 
@@ -93,14 +98,14 @@ def _publish_trained(job: CellJob, checkpoint: Any, uri: str) -> None:
     publish_encoder(pre, uri, job.paths.cache_dir, job.runtime.fence)
 
 
-def _predict(job: CellJob, task: str, checkpoint: Any | None) -> list[Row]:
+def _predict(job: CellJob, task: str, checkpoint: Any | None, encoder: str) -> list[Row]:
     _threads(job)
     cfg, cache = job.config, job.paths.cache_dir
     spec = get_task(task)
     log.info("evaluate %s %s in process %d", cfg.trial_key, task, os.getpid())
     if checkpoint is None:
-        local = fetch_dir(job.paths.phase2_final, os.path.join(cache, "phase2", cfg.phase2_key))
-        pre = load_dir(local, cfg.model)
+        name = hashlib.sha256(encoder.encode()).hexdigest()[:16]  # a folder per encoder
+        pre = load_dir(fetch_dir(encoder, os.path.join(cache, "encoders", name)), cfg.model)
         return published(job, task, lambda out: encoder_rows(job, cfg.data, spec, pre, out))
     with checkpoint.as_directory() as final:
         pre = load_dir(final, cfg.model)

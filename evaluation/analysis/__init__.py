@@ -320,8 +320,9 @@ def analyze(
 def data_sources(rows: pa.Table) -> dict[str, dict[str, int]]:
     """Per target task, how many rows each data source gave (null: `unknown`)."""
     out: dict[str, dict[str, int]] = {}
-    pairs = zip(rows["target_task"].to_pylist(), rows["data_source"].to_pylist(), strict=True)
-    for target, source in pairs:
-        by = out.setdefault(target, {})
-        by[source or "unknown"] = by.get(source or "unknown", 0) + 1
+    counts = rows.group_by(["target_task", "data_source"]).aggregate([([], "count_all")])
+    for found in counts.to_pylist():  # one per (target task, source): few
+        by = out.setdefault(found["target_task"], {})
+        source = found["data_source"] or "unknown"
+        by[source] = by.get(source, 0) + found["count_all"]
     return {t: dict(sorted(by.items())) for t, by in sorted(out.items())}

@@ -226,14 +226,15 @@ def _sizes(
 ) -> tuple[SizePoint, ...]:
     k = len(units)
     out = []
+    if se is not None and seed_df > 0:  # the t quantiles, once per fit (scipy calls are slow)
+        t_ci, t_wide = (float(q) for q in st.t.ppf([1 - ALPHA / 2, 1 - ALPHA / (2 * k)], seed_df))
     for i, u in enumerate(units):
         ci, departs, s = None, False, None
         if se is not None and seed_df > 0:
             s = float(se[i])
-            half = float(st.t.ppf(1 - ALPHA / 2, seed_df)) * s
+            half = t_ci * s
             ci = (float(y[i]) - half, float(y[i]) + half)
-            wide = float(st.t.ppf(1 - ALPHA / (2 * k), seed_df)) * s
-            departs = k >= 3 and abs(float(y[i]) - float(fitted[i])) > wide
+            departs = k >= 3 and abs(float(y[i]) - float(fitted[i])) > t_wide * s
         n = int(u.per_seed["disp"].size)
         out.append(SizePoint(u.model, u.params, n, float(y[i]), s, ci, float(fitted[i]), departs))
     return tuple(out)

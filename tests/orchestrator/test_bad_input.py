@@ -193,6 +193,13 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("recipe", spec_with(recipe="jant"), V, "did you mean 'jiant'"),
     ("by-model-model", spec_with(**{"phase2.by_model": {"tiny-q": {}}}), V, "tiny-q"),
     ("stage-task", spec_with(**{"phase3.stages": {"xnli": ["siqqa"]}}), V, "siqqa"),
+    # a step of 8 micro-batches (batch 8, the recipe's grad_accum 8) cannot be shared by 3
+    ("split-validate", spec_with(resources={"tiny-s": {"workers": 3, "zero_stage": 2}}), V,
+     "phase3: task xnli: 8 micro-batches of 8 per step"),
+    ("split-plan", spec_with(resources={"tiny-s": {"workers": 3, "zero_stage": 2}}),
+     ["plan", "{spec}"], "phase2: task mnli: 8 micro-batches of 8 per step"),
+    ("split-run", spec_with(resources={"tiny-s": {"workers": 3, "zero_stage": 3}}),
+     ["run", "{spec}"], "do not split across 3 workers of model tiny-s"),
     # ---- storage URIs (never echo a secret)
     ("storage-userinfo", spec_with(storage="s3://AKIAX:s3cr3tpw@bucket/x"), V, "storage"),
     ("storage-scheme", spec_with(storage="ftp://host/x"), V, "not supported"),

@@ -129,7 +129,7 @@ def test_concurrency_never_exceeds_what_the_cluster_can_gang_schedule(tmp_path) 
     cluster = ClusterShape(9, 512, 64, (0,) + (8,) * 8, {}, frozenset({"10.0.0.1"}))
     assert concurrency(spec, jobs, cluster) == 64  # base/large cells need 1 GPU each
     xxl = {k: j for k, j in jobs.items() if j.config.model.name == "xlmr-xxl"}
-    assert concurrency(spec, xxl, cluster) == 8  # 8 GPUs each
+    assert concurrency(spec, xxl, cluster) == 16  # 4 GPUs each (scaling.yaml: XXL on 4)
     capped = quickstart(scheduling={"max_concurrent_trials": 3, "max_failures": 1})
     small = build_jobs(capped, SweepLayout.of(str(tmp_path), capped.name), expand(capped))
     two_cpus = ClusterShape(1, 2, 0, (0,), {}, frozenset({"127.0.0.1"}))

@@ -47,3 +47,37 @@ def test_the_guard_refuses_another_micro_batch_size_under_the_same_name(tmp_path
     other = quickstart(str(tmp_path), micro_batch_size=8)
     with pytest.raises(UserError, match=r"changed: .*phase2\.mnli\.micro_batch_size"):
         check_or_record(SweepLayout.of(other.storage, other.name), other)
+
+
+# --- every step of a built-in spec splits among its models' workers ------------------------
+
+
+@pytest.mark.parametrize("name", ["scaling", "phang2020"])
+def test_builtin_specs_split_every_step_among_their_workers(name: str, capsys) -> None:
+    from orchestrator.cli import cli
+    from orchestrator.splits import split_problems
+
+    assert split_problems(load_spec(name)) == []
+    cli.main(["validate", name], standalone_mode=False)
+    assert f"{name}: ok" in capsys.readouterr().out
+
+
+def test_scaling_without_its_split_settings_is_refused_line_by_line() -> None:
+    """Hand arithmetic: jiant's phase-2 step is 1 micro-batch of 4 (batch 4, grad_accum 1),
+    which neither XL's 4 nor the ladder's 8 XXL workers divide (9 tasks each); the QA tasks'
+    4 x 4 steps make 4 micro-batches, which 8 workers do not divide (3 tasks)."""
+    from orchestrator.splits import split_problems
+
+    raw = load_spec("scaling").model_dump()
+    raw["phase2"]["by_model"] = {}
+    raw["resources"]["xlmr-xxl"] = {"trial_resource": "on_demand"}  # the ladder's 8 workers
+    problems = split_problems(SweepSpec.model_validate(raw))
+    phase2 = [p for p in problems if p.startswith("phase2: ")]
+    assert len(phase2) == 18 and all("1 micro-batches of 4 per step" in p for p in phase2)
+    assert sum("across 4 workers of model xlmr-xl;" in p for p in phase2) == 9
+    assert sorted(p for p in problems if p.startswith("phase3: ")) == [
+        f"phase3: task {t}: 4 micro-batches of 4 per step (grad_accum 4 x batch_size 4 / "
+        f"micro_batch_size) do not split across 8 workers of model xlmr-xxl; set "
+        "micro_batch_size (it enters the cell key) or grad_accum"
+        for t in ("mlqa", "tydiqa", "xquad")
+    ]

@@ -59,8 +59,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # a conflict: attempt 1 of large/none/2 scored German differently
     other = _fragment_of(results, "large", "none", 2)
     table = duckdb.sql(
-        f"SELECT * REPLACE (1::INT AS attempt, CASE WHEN language = 'de' THEN value + 7.5 "
-        f"ELSE value END AS value) FROM '{other}'"
+        f"SELECT * REPLACE (1::INT AS attempt, CASE WHEN language = 'de' AND metric = "
+        f"'accuracy' THEN value + 7.5 ELSE value END AS value) FROM '{other}'"
     ).to_arrow_table()
     writer.write_rows(table, trial_key=table["trial_key"][0].as_py(), target_task="xnli", attempt=1)
     # the same cell scored again under a new trial key (a sweep extended): identical values
@@ -100,7 +100,8 @@ def _plain_duckdb(results: Path) -> list[tuple]:
 def test_results_report_and_duckdb_agree_row_for_row(store: Path) -> None:
     results = store / SWEEP / "results"
     expected = _plain_duckdb(results)
-    assert len(expected) == 3 * 2 * 3 * 15  # models × tasks × seeds × XNLI languages
+    # models × tasks × seeds × XNLI languages × (accuracy, nll, nll_se)
+    assert len(expected) == 3 * 2 * 3 * 15 * 3
     shown = _cli(
         "results", "quickstart", "--storage", str(store), "--name", SWEEP, "--format", "csv",
         cwd=store,

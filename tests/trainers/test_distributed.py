@@ -104,9 +104,11 @@ def phase2_run(job, name_task: str = "mnli") -> tuple[PhaseRun, TaskModel]:
     pre = build_pretrained(cfg.model, seed=PHASE1_SEED, corpus=data.corpus,
                            cache_dir=job.paths.cache_dir, corpus_key=data.corpus_key())  # fmt: skip
     model = phase_model(pre, ("mnli",), data, 7)
-    source = start_source(job, pre, "phase2")
+    source = start_source(job, pre)
     name = run_name(cfg.trial_key, "phase2", name_task)
-    return PhaseRun(job, "phase2", ("mnli",), cfg.phase2_hparams, 7, source, name), model
+    run = PhaseRun(job, "phase2", ("mnli",), cfg.phase2_hparams, 7, source, name,
+                   job.paths.phase2_checkpoints)  # fmt: skip
+    return run, model
 
 
 def checkpoints(job, run: PhaseRun) -> list[Path]:

@@ -1,5 +1,5 @@
 """Phase-3 stages: tasks trained on a target task's encoder before it (SIQA before COPA),
-on fixtures, through the cell runner."""
+on fixtures, through the cell runner: in one process, and as Ray Train runs under ZeRO-2."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 from conftest import HP, RecordingHooks, cell_job
+from test_distributed import HP as DIST_HP  # batch 8 in 2 units: one per worker
+from test_distributed import dist_model, ray_local  # noqa: F401 (a fixture)
 
 from evaluation.tasks import get_task
 from trainers.cell import run_cell
+from trainers.ladder import LADDER
 
-TASKS = ("siqa", "xcopa")
+TASKS = ("siqa", "xcopa", "squad", "tatoeba")
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +63,50 @@ def test_siqa_trains_before_copa_on_the_same_encoder(stage_root, tmp_path, caplo
     assert {r["language"] for r in staged.rows["xcopa"]} == set(get_task("xcopa").languages)
     values = [(r["language"], r["metric"], r["value"]) for r in staged.rows["xcopa"]]
     assert values != [(r["language"], r["metric"], r["value"]) for r in plain.rows["xcopa"]]
+
+
+# --- stages on Ray Train workers (ZeRO-2 x 2), against one process ---------------------------
+
+STAGED = {"xcopa": ("siqa",), "tatoeba": ("squad",)}
+ROW_TOLERANCE = 1e-4  # scores and nll, 0-100 scales; fp32 with dropout on
+
+
+def staged_job(root: Path, base: Path, model):
+    hp = {**DIST_HP, "max_steps": 2, "eval_every": 2}
+    return cell_job(root, base, model=model, intermediate_task="none", phase2_tasks=(),
+                    phase2_hparams={}, target_tasks=tuple(STAGED), stages=STAGED,
+                    phase3_hparams={t: hp for t in ("siqa", "xcopa", "squad")}, max_train=32,
+                    max_dev=8, max_eval=8)  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_local")
+def test_stages_on_zero_workers_match_one_process(stage_root, tmp_path, caplog) -> None:
+    """XCOPA after SIQA and Tatoeba after SQuAD as Train runs (each stage's consolidated model
+    published as the next start; retrieval reads the SQuAD stage's encoder) score what one
+    process scores: the same stages, in the same order, from the same encoders."""
+    plain = RecordingHooks()
+    run_cell(staged_job(stage_root, tmp_path / "one", LADDER["tiny-s"]), plain)
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="trainers")
+    zero = RecordingHooks()
+    job = staged_job(stage_root, tmp_path / "zero", dist_model(workers=2, stage=2))
+    run_cell(job, zero)
+    runs = sorted(p.name for p in Path(job.paths.train_storage).iterdir())
+    assert runs == ["k-phase3-tatoeba-stage-squad", "k-phase3-xcopa", "k-phase3-xcopa-stage-siqa"]
+    messages = [r.getMessage() for r in caplog.records]
+    order = [m.split(" k")[0] for m in messages if m.startswith(("phase3 stage", "phase3 start"))]
+    assert order == ["phase3 stage siqa before xcopa", "phase3 start", "phase3 stage squad "
+                     "before tatoeba"]  # fmt: skip
+    assert list(zero.rows) == list(plain.rows) == list(STAGED)
+    for task in STAGED:
+        one = {(r["language"], r["metric"]): r["value"] for r in plain.rows[task]}
+        two = {(r["language"], r["metric"]): r["value"] for r in zero.rows[task]}
+        assert two.keys() == one.keys()
+        gap = max(abs(two[k] - v) for k, v in one.items())
+        print(f"{task}: ZeRO-2 x2 vs one process, {len(one)} rows within {gap:.1e}")
+        assert gap < ROW_TOLERANCE
+    # Once the rows are recorded, no stage file is left: checkpoints, layout, encoder.
+    stages = list((tmp_path / "zero" / "sw" / "cells" / "k" / "phase3").glob("*/stages"))
+    assert len(stages) == 2 and not any(p.is_file() for d in stages for p in d.rglob("*"))
