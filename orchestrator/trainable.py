@@ -42,9 +42,10 @@ def run_trial(
     store = ResultsStore(storage_uri, cfg.sweep, fence)
     attempt = ledger.begin_attempt(cfg.trial_key)
     threads = max(1, int(cfg.model.resources.cpus_per_worker))
-    job = CellJob(cfg, job.paths, Runtime(attempt=attempt, threads=threads, fence=fence))
+    stop = StopFlag(cfg.sweep)
+    job = CellJob(cfg, job.paths, Runtime(attempt, threads, fence, stop))
     tracker = CellTracker(tracking, cfg, fence) if tracking is not None else None
-    hooks = StoreHooks(job, ledger, store, tune.report, StopFlag(cfg.sweep), tracker)
+    hooks = StoreHooks(job, ledger, store, tune.report, stop, tracker)
     stopping.register(cfg.sweep, cfg.trial_key)
     try:
         runner(job, hooks)

@@ -14,7 +14,9 @@ weights gathered to rank 0; `heads.safetensors` beside it) reported as the run's
 checkpoint, which `fit_phase` returns. The trial never loads it: Ray tasks with a worker's
 bundle publish it and predict from it (`trainers.remote`), outside DeepSpeed, with the same
 code as a single-process cell. A run whose last checkpoint is already the consolidated model
-only reports it again.
+only reports it again. Asked to stop (`CellJob.runtime.stop`), the workers agree on one step
+(`agreed_stop`), checkpoint it and end the run; `fit` then raises `StopRequested`, and the
+next run resumes from that step.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from storage.files import Fence, fetch_dir
 from trainers.checkpoint import CheckpointStore, Resume
 from trainers.hparams import PhaseHparams
 from trainers.job import CellJob
-from trainers.loop import StepCallback, TrainSpec, total_steps, train
+from trainers.loop import StepCallback, StopRequested, TrainSpec, total_steps, train
 from trainers.models import Pretrained, load_dir
 from trainers.phase import phase_model, phase_tasks, publish_encoder, train_spec
 from trainers.taskmodel import TaskModel
@@ -45,6 +47,7 @@ from trainers.zero import ZeroConfig, ZeroEngine, layout
 
 log = logging.getLogger("trainers")
 DONE = "consolidated.json"
+STOPPED = "stopped"  # a worker metric: the run stopped when asked, checkpointed
 HEADS = "heads.safetensors"
 KEEP = 2  # Train checkpoints kept per run: the last engine checkpoint and the final model
 
@@ -116,8 +119,11 @@ def start_source(job: CellJob, pre: Pretrained | None) -> str:
 
 
 def fit(run: PhaseRun, loop: Callable[[dict], None] | None = None) -> Any:
-    """Fit the Train run; its last checkpoint (the consolidated model)."""
+    """Fit the Train run; its last checkpoint (the consolidated model). A run its workers
+    stopped when asked (`agreed_stop`) raises `StopRequested`: it resumes from there."""
     result = trainer(run, loop or worker).fit()
+    if (result.metrics or {}).get(STOPPED):
+        raise StopRequested(f"Train run {run.name}")
     if result.checkpoint is None:
         raise RuntimeError(f"Train run {run.name} ended without a checkpoint")
     return result.checkpoint
@@ -179,12 +185,40 @@ def run_worker(run: PhaseRun, on_step: StepCallback | None = None) -> None:
         engine = ZeroEngine(model, spec, total_steps(spec, tasks), zero_config(run.job),
                             functools.partial(report, fence=fence), resume_dir,
                             run.job.config.resume, store)  # fmt: skip
-        result = train(model, tasks, spec, engine=engine, on_step=on_step)
+        try:
+            result = train(model, tasks, spec, engine=engine,
+                           on_step=agreed_stop(run.job.runtime.stop, on_step))  # fmt: skip
+        except StopRequested:  # every rank checkpointed this step: end the run, not fail it
+            ray.train.report({STOPPED: True})
+            return
     weights = engine.weights()  # every rank: a collective under ZeRO-3
     with tempfile.TemporaryDirectory(prefix="consolidated-") as tmp:
         if _rank() == 0:
             write_consolidated(weights, pre, run, result.steps, tmp)
         report_final(tmp if _rank() == 0 else None, {"steps": result.steps}, fence)
+
+
+def agreed_stop(
+    stop: Callable[[], bool] | None, also: StepCallback | None = None
+) -> StepCallback | None:
+    """A step callback raising `StopRequested` on every rank at the same step once any
+    rank's `stop()` says so (one all-reduce of a flag per step), after `also`."""
+    if stop is None:
+        return also
+
+    def check(step: int, loss: float) -> None:
+        if also is not None:
+            also(step, loss)
+        device = (
+            torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else None
+        )
+        flag = torch.tensor([1.0 if stop() else 0.0], device=device)
+        if torch.distributed.is_initialized():
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item() > 0:
+            raise StopRequested(f"step {step}")
+
+    return check
 
 
 def build(run: PhaseRun) -> tuple[Pretrained, TaskModel, dict, TrainSpec]:

@@ -14,7 +14,7 @@ Plain frozen values, picklable: Ray ships a job to the trial and to Ray Train wo
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from storage.files import Fence
@@ -87,6 +87,9 @@ class Runtime:
     attempt: int = 0
     threads: int | None = None  # torch.set_num_threads for this process, when given
     fence: Fence | None = None  # checked before every write; None: unfenced
+    # Asked to stop (SIGTERM / SIGINT to the driver: `orchestrator.stopping.StopFlag`);
+    # distributed workers agree on it and checkpoint at the same step boundary.
+    stop: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)

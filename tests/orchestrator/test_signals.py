@@ -58,11 +58,12 @@ def _in_phase(sweep: Path, phase: str) -> bool:
     return False
 
 
-def _stop_when(spec: Path, tmp: Path, ready, signum: int) -> tuple[int, str, float]:
+def _stop_when(spec: Path, tmp: Path, ready, signum: int, **env: str) -> tuple[int, str, float]:
     """Start `xstilts run`, send `signum` to the driver once `ready()`, return (exit code,
     stderr, seconds from the signal to the exit)."""
     proc = subprocess.Popen(
-        [sweeps.XSTILTS, "run", str(spec)], env=sweeps.env_for(tmp), start_new_session=True,
+        [sweeps.XSTILTS, "run", str(spec)], env=sweeps.env_for(tmp, **env),
+        start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -100,10 +101,50 @@ def test_signal_stops_cleanly_and_resumes_to_the_uninterrupted_rows(
     assert f"resume with `xstilts run {spec}`" in err
     assert seconds < 30 + 20, f"took {seconds:.0f} s to stop"
     assert live_holder(str(storage), "mini") is None  # the lease is released
-    if phase == "phase2":  # the cell in training checkpointed where it stopped
-        assert any(sweep.glob("phase2/*/checkpoints/ckpt-*.pt"))
     out = sweeps.run(spec, tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     store = ResultsStore(str(storage), "mini")
     assert sweeps.logical(store.read()) == reference
     assert store.reading().conflicts == ()
+
+
+DISTRIBUTED = {
+    "intermediate_tasks": ["mnli"],
+    "target_tasks": ["xnli"],
+    # 2 micro-batches of 4 per step: they split over 2 workers (one each), and one process
+    # computes both, with the same numbers (issue 16): the uninterrupted reference.
+    "phase2": {"defaults": {**sweeps.MINI["phase2"]["defaults"], "micro_batch_size": 4}},
+    "phase3": {"defaults": {**sweeps.MINI["phase3"]["defaults"], "micro_batch_size": 4}},
+}
+
+
+def test_sigterm_stops_a_zero_cell_at_an_agreed_step(tmp_path: Path, fixtures: Path) -> None:
+    """A ZeRO-2 x 2 cell: both workers checkpoint the same step and end the Train run; the
+    resumed sweep ends with the rows of an uninterrupted single-process run (to 1e-6)."""
+    golden = tmp_path / "golden"
+    spec = sweeps.write_spec(tmp_path / "golden.yaml", str(golden), fixtures, **DISTRIBUTED)
+    out = sweeps.run(spec, tmp_path / "g")
+    assert out.returncode == 0, out.stderr[-3000:]
+    reference = sweeps.logical(ResultsStore(str(golden), "mini").read())
+    storage = tmp_path / "runs"
+    spec = sweeps.write_spec(
+        tmp_path / "mini.yaml", str(storage), fixtures,
+        resources={"tiny-s": {"workers": 2, "zero_stage": 2}}, **DISTRIBUTED,
+    )  # fmt: skip
+    train = storage / "mini" / "train"
+    ready = lambda: any(p.name.startswith("checkpoint_") for p in train.rglob("*"))  # noqa: E731
+    (tmp_path / "d").mkdir()
+    code, err, seconds = _stop_when(
+        spec, tmp_path / "d", ready, signal.SIGTERM, DS_ACCELERATOR="cpu"
+    )
+    assert code == 143, err[-3000:]
+    assert seconds < 30 + 20, f"took {seconds:.0f} s to stop"
+    assert "Traceback" not in err
+    assert live_holder(str(storage), "mini") is None
+    out = sweeps.run(spec, tmp_path / "d", DS_ACCELERATOR="cpu")
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = sweeps.logical(ResultsStore(str(storage), "mini").read())
+    assert {k[1:] for k in rows} == {k[1:] for k in reference}
+    by_rest = {k[1:]: v for k, v in reference.items()}
+    for key, value in rows.items():
+        assert value == pytest.approx(by_rest[key[1:]], rel=1e-6, abs=1e-9), key

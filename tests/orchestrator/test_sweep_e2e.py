@@ -187,7 +187,7 @@ def test_relative_storage_is_relative_to_where_the_user_runs(
     out = sweeps.run(spec, tmp_path, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = ResultsStore(str(tmp_path / "runs"), "mini").read()
-    assert rows.num_rows == len(get_task("xnli").languages)
+    assert rows.num_rows == len(get_task("xnli").languages) * len(row_metrics(get_task("xnli")))
 
 
 def test_cells_of_different_sizes_kill_9_and_resume(tmp_path: Path, fixtures: Path) -> None:
@@ -231,12 +231,15 @@ def _contents(sweep_dir: Path) -> dict[str, str]:
     """Every file a run owns under the sweep (not Tune's state, the lease or the node
     cache), by its content: a rewrite of a ledger entry changes its timestamps. In-flight
     temporaries are not content (every reader skips them): a run stopped mid-write leaves
-    one, and deletes it when it wakes and finds the sweep taken over."""
+    one (a file, or a folder being published), and deletes it when it wakes and finds the
+    sweep taken over."""
     own = ("ledger", "results", "phase2", "cells", "sweep.json")
     return {
         str(p.relative_to(sweep_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(sweep_dir.rglob("*"))
-        if p.is_file() and p.relative_to(sweep_dir).parts[0] in own and not is_temporary(p.name)
+        if p.is_file()
+        and p.relative_to(sweep_dir).parts[0] in own
+        and not any(is_temporary(part) for part in p.relative_to(sweep_dir).parts)
     }
 
 
