@@ -97,7 +97,7 @@ XTREME_R = Protocol(
 )
 
 PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({p.name: p for p in (XTREME, XTREME_R)})
-DEFAULT_PROTOCOL: Literal["xtreme_r"] = "xtreme_r"  # the study's benchmark (DESIGN.md)
+DEFAULT_PROTOCOL: Literal["xtreme_r"] = "xtreme_r"  # the study's benchmark: XTREME-R
 
 
 def get_protocol(name: str) -> Protocol:

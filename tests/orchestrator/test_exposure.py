@@ -10,23 +10,14 @@ and lists every listening socket of that namespace.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-from evaluation.data.fixtures import write_fixtures
-
-_spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
-assert _spec is not None and _spec.loader is not None
-sweeps = importlib.util.module_from_spec(_spec)
-sys.modules["sweeps"] = sweeps
-_spec.loader.exec_module(sweeps)
+import sweeps  # tests/orchestrator/sweeps.py, registered by conftest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,11 +27,6 @@ CANARIES = {
     "AWS_SESSION_TOKEN": "canary-session-token-FQoGZXIvYXdzEJr",
 }
 ROUTABLE = "10.77.0.2"
-
-
-@pytest.fixture(scope="module")
-def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_fixtures(tmp_path_factory.mktemp("fixtures") / "data", n_per_split=48)
 
 
 def _files_holding(root: Path, needles: list[bytes]) -> list[str]:

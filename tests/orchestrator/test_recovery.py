@@ -9,30 +9,17 @@ cell whose fragment is damaged "done".
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+import sweeps  # tests/orchestrator/sweeps.py, registered by conftest
 
-from evaluation.data.fixtures import write_fixtures
 from orchestrator.ledger import Ledger
 from storage.results import ResultsStore
 
-_spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
-assert _spec is not None and _spec.loader is not None
-sweeps = importlib.util.module_from_spec(_spec)
-sys.modules["sweeps"] = sweeps
-_spec.loader.exec_module(sweeps)
-
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TARGETS = ["xnli", "udpos"]
-
-
-@pytest.fixture(scope="module")
-def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_fixtures(tmp_path_factory.mktemp("fixtures") / "data", n_per_split=48)
 
 
 @pytest.fixture(scope="module")

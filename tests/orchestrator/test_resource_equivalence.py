@@ -16,21 +16,14 @@ Measured (printed): f1/precision/recall equal, nll within 9e-9, nll_se within 2e
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+import sweeps  # tests/orchestrator/sweeps.py, registered by conftest
 
 from evaluation.data.fixtures import write_fixtures
 from evaluation.tasks import get_task
 from storage.results import ResultsStore
-
-_spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
-assert _spec is not None and _spec.loader is not None
-sweeps = importlib.util.module_from_spec(_spec)
-sys.modules["sweeps"] = sweeps
-_spec.loader.exec_module(sweeps)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

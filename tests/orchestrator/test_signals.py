@@ -8,33 +8,20 @@ uninterrupted run, values included.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+import sweeps  # tests/orchestrator/sweeps.py, registered by conftest
 
-from evaluation.data.fixtures import write_fixtures
 from orchestrator.lease import live_holder
 from storage.results import ResultsStore
 
-_spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
-assert _spec is not None and _spec.loader is not None
-sweeps = importlib.util.module_from_spec(_spec)
-sys.modules["sweeps"] = sweeps
-_spec.loader.exec_module(sweeps)
-
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CHANGES = {"target_tasks": ["xnli", "udpos"]}
-
-
-@pytest.fixture(scope="module")
-def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_fixtures(tmp_path_factory.mktemp("fixtures") / "data", n_per_split=48)
 
 
 @pytest.fixture(scope="module")

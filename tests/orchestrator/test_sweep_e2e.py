@@ -10,37 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as ds
 import pytest
+import sweeps  # tests/orchestrator/sweeps.py, registered by conftest
 
-from evaluation.data.fixtures import write_fixtures
 from evaluation.scorers import row_metrics
 from evaluation.tasks import get_task
 from orchestrator.ledger import Ledger
 from storage.files import is_temporary
 from storage.results import ResultsStore
 
-_spec = importlib.util.spec_from_file_location("sweeps", Path(__file__).with_name("sweeps.py"))
-assert _spec is not None and _spec.loader is not None
-sweeps = importlib.util.module_from_spec(_spec)
-sys.modules["sweeps"] = sweeps
-_spec.loader.exec_module(sweeps)
-
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_fixtures(tmp_path_factory.mktemp("fixtures") / "data", n_per_split=48)
 
 
 @pytest.fixture(scope="module")
