@@ -38,13 +38,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from evaluation.data.fixtures import write_fixtures
+from evaluation.scorers import row_metrics
 from evaluation.tasks import get_task
-from orchestrator.ledger import Ledger
+from orchestrator.grid import expand
+from orchestrator.ledger import Ledger, cell_view
+from orchestrator.spec import load_spec
 from storage.results import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,37 +225,45 @@ def wait_for(head: Head, submission_id: str, timeout: float = JOB_TIMEOUT_S) -> 
     return status
 
 
-def expected_keys(trial_keys: set[str]) -> set[tuple[str, str, str, str]]:
+def expected_keys(views: dict[str, Any]) -> set[tuple[str, str, str, str]]:
+    """(target key, task, language, metric) of every row the cells should have written."""
     return {
         (key, task, language, metric)
-        for key in trial_keys
-        for task in sweeps.MINI["target_tasks"]
+        for cell in views.values()
+        for task, key in cell.target_keys.items()
         for language in get_task(task).languages
-        for metric in get_task(task).metrics
+        for metric in row_metrics(get_task(task))
     }
 
 
-def cells(storage: Path) -> dict[str, Any]:
-    """The ledger's cell records (phase-2 models have records of their own, `p2-...`)."""
+def cells(storage: Path, spec: Path) -> dict[str, Any]:
+    """Each cell of the spec, with its target keys and how the ledger sees it."""
     states = Ledger(str(storage), "mini").all_states()
-    return {key: state for key, state in states.items() if not key.startswith("p2-")}
+    parsed = load_spec(str(spec), storage=str(storage))
+    return {
+        c.trial_key: SimpleNamespace(
+            target_keys=c.target_keys, view=cell_view(states, c.trial_key, c.target_keys)
+        )
+        for c in expand(parsed)
+    }
 
 
-def all_done(storage: Path) -> bool:
-    states = cells(storage).values()
-    return len(states) == 2 and all(s.status(sweeps.MINI["target_tasks"]) == "done" for s in states)
+def all_done(storage: Path, spec: Path) -> bool:
+    found = cells(storage, spec).values()
+    targets = sweeps.MINI["target_tasks"]
+    return len(found) == 2 and all(c.view and c.view.status(targets) == "done" for c in found)
 
 
-def check_rows(storage: Path) -> dict[tuple, float]:
+def check_rows(storage: Path, spec: Path) -> dict[tuple, float]:
     """Every cell × target task × language × metric, each logical key once."""
     store = ResultsStore(str(storage), "mini")
     table = store.read()
     rows = sweeps.logical(table)  # fails on a duplicate logical key
-    keys = set(cells(storage))
-    assert len(keys) == 2, keys  # the two cells of the mini spec
+    views = cells(storage, spec)
+    assert len(views) == 2, views  # the two cells of the mini spec
     fields = ("trial_key", "target_task", "language", "metric")
     got = {tuple(row[f] for f in fields) for row in table.to_pylist()}
-    assert got == expected_keys(keys)
+    assert got == expected_keys(views)
     assert table.num_rows == len(got)
     assert store.reading().conflicts == ()
     return rows
@@ -279,8 +291,9 @@ def test_submitted_sweep_succeeds_and_stores_every_row(head: Head, first_sweep: 
     assert job["metadata"] == {"sweep": "mini", "attempt": attempt, "spec": spec}
     status = head.cli(RAY, "job", "status", submission_id)
     assert status.returncode == 0 and f"Job '{submission_id}' succeeded" in status.stdout
-    assert all_done(first_sweep["storage"]), cells(first_sweep["storage"])
-    check_rows(first_sweep["storage"])
+    storage, spec_path = first_sweep["storage"], first_sweep["spec"]
+    assert all_done(storage, spec_path), cells(storage, spec_path)
+    check_rows(storage, spec_path)
 
 
 def metric_total(text: str, name: str, sweep: str) -> float | None:
@@ -326,7 +339,7 @@ def test_stopped_job_resubmitted_completes_without_redoing_phase2(
     stop = head.cli(RAY, "job", "stop", first)
     assert stop.returncode == 0, stop.stderr[-2000:]
     assert wait_for(head, first, timeout=60) == "STOPPED", head.logs(first)
-    assert not all_done(storage), "the sweep had finished before it was stopped"
+    assert not all_done(storage, spec), "the sweep had finished before it was stopped"
     finals = list((storage / "mini" / "phase2").glob("*/final"))
     assert finals, "the ledger shows progress but no phase-2 model has a final checkpoint"
     stamps = {p: p.stat().st_mtime_ns for p in finals}
@@ -334,8 +347,8 @@ def test_stopped_job_resubmitted_completes_without_redoing_phase2(
     second = submit(head, spec)
     assert int(second.rsplit("-", 1)[1]) == int(first.rsplit("-", 1)[1]) + 1
     assert wait_for(head, second) == "SUCCEEDED", head.logs(second)
-    rows = check_rows(storage)
-    assert rows == check_rows(first_sweep["storage"])  # exactly the uninterrupted rows
+    rows = check_rows(storage, spec)
+    assert rows == check_rows(first_sweep["storage"], first_sweep["spec"])  # uninterrupted
     for path, stamp in stamps.items():
         assert path.stat().st_mtime_ns == stamp, f"{path} was trained and published again"
-    assert all_done(storage), cells(storage)
+    assert all_done(storage, spec), cells(storage, spec)
