@@ -56,3 +56,12 @@ def tagging_examples(texts: list[str], n_tags: int = 17) -> list:
         TaggingExample(f"t{i}", tuple(t.split()), tuple(len(w) % n_tags for w in t.split()))
         for i, t in enumerate(texts)
     ]
+
+
+# One example maker per head format, by a target task of that format.
+CASES = {
+    "xnli": classification_examples,
+    "xcopa": choice_examples,
+    "xquad": span_examples,
+    "udpos": tagging_examples,
+}

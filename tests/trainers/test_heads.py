@@ -4,13 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from synth_examples import (
-    choice_examples,
-    classification_examples,
-    span_examples,
-    synthetic_texts,
-    tagging_examples,
-)
+from synth_examples import CASES, span_examples, synthetic_texts, tagging_examples
 
 from evaluation.tasks import Format, get_task
 from evaluation.tasks.spec import Role, TaskSpec
@@ -20,13 +14,6 @@ from trainers.loop import TaskData, TrainSpec, train
 from trainers.span import decode as span_decode
 from trainers.taskmodel import TaskModel, Tokenization, predictor, task_features
 from trainers.tokenizer import tokenizer_digest
-
-CASES = {
-    "xnli": classification_examples,
-    "xcopa": choice_examples,
-    "xquad": span_examples,
-    "udpos": tagging_examples,
-}
 
 
 def spec(lr: float = 3e-3, steps: int = 60) -> TrainSpec:

@@ -9,13 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from synth_examples import (
-    choice_examples,
-    classification_examples,
-    span_examples,
-    synthetic_texts,
-    tagging_examples,
-)
+from synth_examples import CASES, synthetic_texts, tagging_examples
 from torch.nn import functional as F
 
 from evaluation.predict import evaluate
@@ -25,13 +19,6 @@ from trainers.formats import HEADS, head_for, num_labels
 from trainers.heads import IGNORE, gold_nll
 from trainers.taskmodel import TaskModel, Tokenization, scored_predictor, task_features
 from trainers.tokenizer import tokenizer_digest
-
-CASES = {
-    "xnli": classification_examples,
-    "xcopa": choice_examples,
-    "xquad": span_examples,
-    "udpos": tagging_examples,
-}
 
 
 def _model(task: str, tiny, examples) -> TaskModel:  # type: ignore[no-untyped-def]
