@@ -1,4 +1,5 @@
-"""Arms of an intermediate task: ``task@modifier[@modifier...]``, parsed in one place.
+"""Arms of an intermediate task: ``task@modifier[@modifier...]``, and mixtures of arms
+(``mnli+mlm``), parsed in one place.
 
 An arm trains phase 2 differently from the plain task (other data, other amounts), and its
 whole spelling is the cell's `intermediate_task`: in the trial key, in every result row,
@@ -7,6 +8,11 @@ registered here with its parser, so a new arm (``mnli@translate-train``,
 ``mnli@langs[de,hi,sw]``) is one `register` call plus what it changes in phase 2. An
 unknown head gets a did-you-mean; a name must be written in its one canonical spelling, so
 that two spellings never make two cells of one arm.
+
+An intermediate-task setting is one arm or several joined by ``+`` (`Intermediate`): phase 2
+then trains all their tasks together, mixed as `multitask` is. Each arm's modifiers apply to
+its own tasks. The canonical order of a mixture is alphabetical by spelling, except that the
+MLM arm comes last (``mnli+mlm``: "MNLI, plus MLM"); a task may appear in one arm only.
 
 - ``n=N``: phase 2 trains on N examples of each of its tasks (a fixed, seeded subset, the
   same for every model and seed; N of each of the nine for ``multitask``, whose mix is then
@@ -20,9 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import suggest
 
 SEPARATOR = "@"
+MIX = "+"
+MLM_TASK = "mlm"  # continued masked-language modelling: last in a mixture's spelling
 _MODIFIER = re.compile(r"(?P<head>[a-z][a-z0-9_-]*)(?P<tail>(?:=[^@\[\]=]+|\[[^@\[\]]*\])?)")
 
 
@@ -62,10 +71,66 @@ class Arm:
         """Training examples per phase-2 task (`n=N`), or None: as the data settings load."""
         return self.get("n")
 
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks phase 2 trains for this arm: `multitask`'s nine, none for `none`."""
+        if self.task == "none":
+            return ()
+        return PHANG_TASKS if self.task == "multitask" else (self.task,)
+
+
+@dataclass(frozen=True)
+class Intermediate:
+    """An intermediate-task setting: one arm, or arms trained together (``mnli+mlm``)."""
+
+    arms: tuple[Arm, ...]
+
+    @property
+    def name(self) -> str:
+        return MIX.join(arm.name for arm in self.arms)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Every task phase 2 trains, in the order of the spelling."""
+        return tuple(t for arm in self.arms for t in arm.tasks)
+
+    def arm_for(self, task: str) -> Arm:
+        """The arm that trains `task` (one of `tasks`)."""
+        return next(arm for arm in self.arms if task in arm.tasks)
+
+    def train_sizes(self) -> dict[str, int]:
+        """Phase-2 task -> the exact training-set size its arm's `n=N` asks for."""
+        return {t: n for t in self.tasks if (n := self.arm_for(t).train_size) is not None}
+
+
+def _mix_order(arm: Arm) -> tuple[bool, str]:
+    return (arm.task == MLM_TASK, arm.name)
+
+
+def parse_intermediate(text: str) -> Intermediate:
+    """The intermediate-task setting `text` names; ValueError (one line) if malformed."""
+    if MIX not in text:
+        return Intermediate((parse_arm(text),))
+    arms = tuple(parse_arm(part) for part in text.split(MIX))
+    plain = [arm.task for arm in arms]
+    if "none" in plain:
+        raise ValueError(f"{text!r}: `none` trains nothing, so it mixes with nothing")
+    seen: set[str] = set()
+    for arm in arms:
+        if twice := seen.intersection(arm.tasks):
+            raise ValueError(f"{text!r}: {', '.join(sorted(twice))} is in two arms of the mixture")
+        seen.update(arm.tasks)
+    canonical = Intermediate(tuple(sorted(arms, key=_mix_order)))
+    if canonical.name != text:
+        raise ValueError(f"{text!r}: write this mixture as {canonical.name!r}")
+    return canonical
+
 
 def parse_arm(text: str) -> Arm:
     """The arm `text` names; ValueError (one line) for anything malformed."""
     task, *parts = text.split(SEPARATOR)
+    if not task:
+        raise ValueError(f"{text!r}: an arm starts with its task's name")
     modifiers: list[tuple[str, Any]] = []
     for part in parts:
         match = _MODIFIER.fullmatch(part)

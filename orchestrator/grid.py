@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from evaluation.tasks import get_task
-from orchestrator.arms import parse_arm
+from orchestrator.arms import parse_intermediate
 from orchestrator.recipes import Phase
-from orchestrator.spec import MULTITASK_TASKS, SweepSpec
+from orchestrator.spec import SweepSpec
 from storage.errors import UserError
 from trainers.ladder import Execution, ModelEntry, Resources, get_model
 
@@ -90,25 +90,20 @@ def model_resources(spec: SweepSpec, entry: ModelEntry) -> Resources:
 
 
 def phase2_tasks(intermediate_task: str) -> tuple[str, ...]:
-    """The tasks phase 2 trains for `intermediate_task` (a task, `none`, `multitask`, or an
-    arm of one: `mnli@n=2000`)."""
-    base = parse_arm(intermediate_task).task
-    if base == "none":
-        return ()
-    if base == "multitask":
-        return MULTITASK_TASKS
-    return (base,)
+    """The tasks phase 2 trains for `intermediate_task` (a task, `none`, `multitask`, an
+    arm of one: `mnli@n=2000`, or a mixture: `mnli+mlm`)."""
+    return parse_intermediate(intermediate_task).tasks
 
 
 def train_caps(spec: SweepSpec, intermediate_task: str) -> dict[str, int]:
-    """Training examples per phase-2 task at most: the arm's `n=N` for each of its tasks,
-    else `data.max_examples.tasks` where it names one."""
-    size = parse_arm(intermediate_task).train_size
+    """Training examples per phase-2 task at most: its arm's `n=N`, else
+    `data.max_examples.tasks` where it names the task."""
+    sizes = parse_intermediate(intermediate_task).train_sizes()
     caps = spec.data.max_examples.tasks
     return {
-        t: size if size is not None else caps[t]
+        t: sizes.get(t, caps.get(t, 0))
         for t in phase2_tasks(intermediate_task)
-        if size is not None or t in caps
+        if t in sizes or t in caps
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from orchestrator.arms import parse_arm
+from orchestrator.arms import parse_intermediate
 from orchestrator.grid import (
     Cell,
     model_entries,
@@ -17,7 +17,6 @@ from orchestrator.grid import (
     model_resources,
     phase2_tasks,
     protocol_model,
-    train_caps,
 )
 from orchestrator.spec import SweepSpec
 from storage.layout import SweepLayout
@@ -57,10 +56,9 @@ def data_access(spec: SweepSpec) -> DataAccess:
 
 
 def cell_data(spec: SweepSpec, data: DataAccess, intermediate_task: str) -> DataAccess:
-    """`data` with the training-set sizes of an arm's `n=N` for its phase-2 tasks."""
-    if parse_arm(intermediate_task).train_size is None:
-        return data
-    return dataclasses.replace(data, train_sizes=train_caps(spec, intermediate_task))
+    """`data` with the training-set sizes of the arms' `n=N` for their phase-2 tasks."""
+    sizes = parse_intermediate(intermediate_task).train_sizes()
+    return dataclasses.replace(data, train_sizes=sizes) if sizes else data
 
 
 def phase3_tasks(spec: SweepSpec, targets: tuple[str, ...]) -> tuple[str, ...]:

@@ -17,16 +17,16 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
 
-from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import Role, get_task, suggest, task_names
 from evaluation.tasks.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
-from orchestrator.arms import parse_arm
+from orchestrator.arms import parse_intermediate
 from orchestrator.recipes import DEFAULT_RECIPE, RECIPES, Cited, Phase, get_recipe
 from orchestrator.spec_checks import cross_check, format_errors
 from storage.errors import UserError
@@ -36,7 +36,6 @@ from trainers.hparams import PhaseHparams
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 PSEUDO_TASKS = ("none", "multitask")
 # Phang et al.'s multitask mixes the nine intermediate tasks of their study.
-MULTITASK_TASKS = PHANG_TASKS
 BUILTIN_SPECS = ("quickstart", "phang2020", "scaling")
 
 
@@ -69,13 +68,14 @@ def _check_target(name: str) -> str:
 
 
 def _check_intermediate(name: str) -> str:
-    """A plain intermediate task, `none`, `multitask`, or an arm of one (`mnli@n=2000`)."""
-    base = parse_arm(name).task
-    if base in PSEUDO_TASKS:
-        return name
-    task = get_task_or_value_error(base, extra=PSEUDO_TASKS)
-    if task.role is not Role.INTERMEDIATE:
-        raise ValueError(f"{base!r} is a target task, not an intermediate task")
+    """A plain intermediate task, `none`, `multitask`, an arm of one (`mnli@n=2000`), or a
+    mixture of arms (`mnli+mlm`)."""
+    for arm in parse_intermediate(name).arms:
+        if arm.task in PSEUDO_TASKS:
+            continue
+        task = get_task_or_value_error(arm.task, extra=PSEUDO_TASKS)
+        if task.role is not Role.INTERMEDIATE:
+            raise ValueError(f"{arm.task!r} is a target task, not an intermediate task")
     return name
 
 
@@ -103,6 +103,12 @@ IntermediateTask = Annotated[str, AfterValidator(_check_intermediate)]
 Seed = Annotated[int, AfterValidator(_positive_seed)]
 
 
+def _check_mix_cap(value: Any) -> Any:
+    if value is None or value == "uncapped" or (type(value) is int and value > 0):
+        return value
+    raise ValueError("a positive integer or 'uncapped' (proportional mixing without a cap)")
+
+
 class Hparams(Strict):
     """Training hyperparameters of one phase. Unset fields fall back to the jiant recipe."""
 
@@ -118,7 +124,15 @@ class Hparams(Strict):
     weight_decay: float | None = Field(None, ge=0)
     max_grad_norm: float | None = Field(None, gt=0)
     micro_batch_size: int | None = Field(None, gt=0)
-    mix_cap: int | None = Field(None, gt=0)  # multitask: p_i ∝ min(n_i, mix_cap)
+    # Multitask mixing: p_i ∝ min(n_i, mix_cap); `uncapped`: p_i ∝ n_i (jiant's rule).
+    mix_cap: Annotated[int | str | None, BeforeValidator(_check_mix_cap)] = None
+
+    def given(self) -> dict[str, Any]:
+        """The settings this block states, as `PhaseHparams` values (`uncapped` is None)."""
+        out = self.model_dump(exclude_none=True)
+        if out.get("mix_cap") == "uncapped":
+            out["mix_cap"] = None
+        return out
 
 
 class PhaseSettings(Strict):
@@ -371,7 +385,7 @@ class SweepSpec(Strict):
         out = get_recipe(self.recipe).phase(phase).resolve(get_task(task))
         config: PhaseConfig = getattr(self, phase)
         for where, settings in config.model_layers(task, phase, model):
-            for name, value in settings.model_dump(exclude_none=True).items():
+            for name, value in settings.given().items():
                 out[name] = Cited(value, f"spec {where}")
         return out
 

@@ -12,10 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from evaluation.data.multitask import PHANG_TASKS
 from evaluation.tasks import Role, suggest, task_names
 from evaluation.tasks.protocols import DEFAULT_PROTOCOL, PROTOCOLS
-from orchestrator.arms import parse_arm
+from orchestrator.arms import parse_intermediate
 from storage.files import redact
 from trainers.ladder import LADDER
 
@@ -86,10 +85,9 @@ def _phase2_tasks(raw: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for name in _list(raw, "intermediate_tasks"):
         try:
-            base = parse_arm(name).task if isinstance(name, str) else "none"
+            members = parse_intermediate(name).tasks if isinstance(name, str) else ()
         except ValueError:
             continue  # the field check says so
-        members = PHANG_TASKS if base == "multitask" else () if base == "none" else (base,)
         out += [m for m in members if m not in out]
     return out
 
@@ -214,10 +212,9 @@ def _native(raw: dict[str, Any]) -> list[str]:
     for key in ("intermediate_tasks", "target_tasks"):
         for i, name in enumerate(_list(raw, key)):
             try:
-                base = parse_arm(name).task if isinstance(name, str) else name
+                members = parse_intermediate(name).tasks if isinstance(name, str) else (name,)
             except ValueError:
                 continue
-            members = PHANG_TASKS if base == "multitask" else (base,)
             native = [
                 m
                 for m in members

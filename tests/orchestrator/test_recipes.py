@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from click.testing import CliRunner
 
-from orchestrator.arms import parse_arm
+from evaluation.data.multitask import PHANG_TASKS
+from orchestrator.arms import parse_arm, parse_intermediate
 from orchestrator.cli import cli
 from orchestrator.grid import expand, phase2_tasks, result_config
 from orchestrator.jobs import build_jobs
@@ -159,6 +162,46 @@ def test_precedence_recipe_defaults_override_model_defaults_model_override() -> 
 def test_arm_names_parse_to_their_task_and_size(text: str, task: str, size: int | None) -> None:
     arm = parse_arm(text)
     assert (arm.task, arm.train_size, arm.name) == (task, size, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "tasks", "sizes"),
+    [
+        ("mnli+qqp", ("mnli", "qqp"), {}),
+        ("mnli@n=64+qqp", ("mnli", "qqp"), {"mnli": 64}),
+        ("multitask@n=8", PHANG_TASKS, dict.fromkeys(PHANG_TASKS, 8)),
+    ],
+)
+def test_a_mixture_trains_each_arms_tasks_with_its_own_modifiers(
+    text: str, tasks: tuple[str, ...], sizes: dict[str, int]
+) -> None:
+    mix = parse_intermediate(text)
+    assert (mix.name, mix.tasks, mix.train_sizes()) == (text, tasks, sizes)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("qqp+mnli", "write this mixture as 'mnli+qqp'"),
+        ("mnli+none", "mixes with nothing"),
+        ("mnli+multitask", "mnli is in two arms"),
+        ("mnli+", "starts with its task's name"),
+        ("mnli@n=0+qqp", "positive integer"),
+    ],
+)
+def test_a_malformed_mixture_is_one_line(text: str, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        parse_intermediate(text)
+
+
+def test_uncapped_mixing_is_settable_in_a_spec_and_enters_the_keys() -> None:
+    spec = quickstart(phase2={"defaults": {**load_spec("quickstart").phase2.defaults.model_dump(),
+                                           "mix_cap": "uncapped"}})  # fmt: skip
+    assert spec.hparams("phase2", "mnli").mix_cap is None
+    assert spec.hparam_sources("phase2", "mnli")["mix_cap"].source == "spec phase2.defaults"
+    base, uncapped = keys(load_spec("quickstart")), keys(spec)
+    for label, (p2, _, _) in uncapped.items():
+        assert (p2 == base[label][0]) == ("/none/" in label)
 
 
 def test_an_equal_size_arm_is_its_own_cell_with_every_task_at_n() -> None:
