@@ -22,6 +22,7 @@ from rich.console import Console
 from evaluation.data.mirror import METADATA, SourceKind, is_fixture_tree
 from evaluation.data.needs import Need, missing_files, task_needs
 from evaluation.tasks import get_task
+from orchestrator.arms import parse_intermediate
 from orchestrator.grid import phase2_tasks
 from orchestrator.spec import SweepSpec
 from storage.errors import UserError
@@ -34,6 +35,9 @@ def sweep_needs(spec: SweepSpec) -> dict[str, list[Need]]:
     for inter in spec.intermediate_tasks:
         for name in phase2_tasks(inter):
             needs.setdefault(name, task_needs(get_task(name), trains=True))
+        for name, langs in parse_intermediate(inter).train_languages().items():
+            translated = get_task(name).translated  # an arm's translated training data
+            needs[name] += [Need("train", lang, translated[lang]) for lang in langs if lang != "en"]
     for name in spec.target_tasks:
         needs[name] = task_needs(get_task(name), spec.eval_languages(name))
         for stage in spec.stages(name):

@@ -3,7 +3,8 @@
 A cell is (model, intermediate task, seed). Its `trial_key` is a stable hash of those
 fields plus a digest of exactly the config that changes its results: the model's
 identity, the phase-2 and phase-3 hyperparameters of the tasks it trains, the data
-source and caps, and the versions of the tasks involved; a model's `precision` when the spec
+source and caps, the versions of the tasks involved, and the text of an `mlm` arm
+(`mlm_identity`); a model's `precision` when the spec
 sets one other than the ladder's. Storage, scheduling, resources, the other execution
 settings (compile, attention kernel, fused optimizer: the same numbers to reduction noise) and
 cost-model fields never enter a key. `phase2_key` covers only what phase 2 depends
@@ -19,9 +20,11 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from evaluation.tasks import get_task
+from evaluation.data.synth.corpus import CORPUS_VERSION
+from evaluation.tasks import Format, get_task
 from orchestrator.arms import parse_intermediate
 from orchestrator.recipes import Phase
 from orchestrator.spec import SweepSpec
@@ -146,7 +149,29 @@ def phase2_payload(spec: SweepSpec, model: str, intermediate_task: str, seed: in
         "seed": seed,
         "data": _data_identity(spec),
         "phase2": {t: _task_payload(spec, "phase2", t, model) for t in tasks},
-    }
+    } | ({"mlm_corpus": mlm_identity(spec)} if _trains_mlm(tasks) else {})
+
+
+def _trains_mlm(tasks: tuple[str, ...]) -> bool:
+    return any(get_task(t).format is Format.MASKED_LM for t in tasks)
+
+
+def mlm_identity(spec: SweepSpec) -> dict[str, Any]:
+    """What the `mlm` arm's text is: its settings (languages, alpha, lines, a Hub corpus' id,
+    config, split, column and revision) and, for a local folder, a digest of its files; the
+    fixture corpus (not written yet when keys are computed) by its generator's version."""
+    corpus = spec.data.corpus()
+    if corpus is None:  # refused by validation (spec_checks); a key still needs a value
+        return {}
+    identity: dict[str, Any] = corpus.model_dump(exclude={"local_dir"})
+    if spec.data.fixture_corpus():
+        identity["fixtures"] = CORPUS_VERSION
+    elif corpus.local_dir is not None:
+        from trainers.tokenizer import dir_digest  # transformers: not for light commands
+
+        folder = Path(corpus.local_dir).expanduser()
+        identity["digest"] = dir_digest(folder) if folder.is_dir() else None
+    return identity
 
 
 def phase3_payload(spec: SweepSpec, model: str | None = None, languages: bool = True) -> dict:
@@ -308,4 +333,6 @@ def _per_model_and_task(spec: SweepSpec) -> dict[str, Any]:
         }
     if spec.data.max_examples.tasks:
         out["max_train"] = dict(sorted(spec.data.max_examples.tasks.items()))
+    if any(_trains_mlm(phase2_tasks(i)) for i in spec.intermediate_tasks):
+        out["mlm_corpus"] = mlm_identity(spec)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from evaluation.data.mlm_corpus import MlmCorpus
 from orchestrator.arms import parse_intermediate
 from orchestrator.grid import (
     Cell,
@@ -52,13 +53,38 @@ def data_access(spec: SweepSpec) -> DataAccess:
         per_task={t: (d.source, absolute(d.local_dir)) for t, d in spec.data.tasks.items()},
         languages={t: spec.eval_languages(t) for t in spec.target_tasks},
         train_caps=dict(spec.data.max_examples.tasks),
+        mlm_corpus=mlm_corpus(spec),
+    )
+
+
+def mlm_corpus(spec: SweepSpec) -> MlmCorpus | None:
+    """The `mlm` arm's corpus as plain values (a relative folder made absolute)."""
+    corpus = spec.data.corpus()
+    if corpus is None:
+        return None
+    languages = None if corpus.languages == "all" else tuple(corpus.languages)
+    return MlmCorpus(
+        local_dir=absolute(corpus.local_dir),
+        hub=corpus.hub,
+        hub_config=corpus.hub_config,
+        split=corpus.split,
+        text_column=corpus.text_column,
+        revision=corpus.revision,
+        languages=languages,
+        alpha=corpus.alpha,
+        max_lines=corpus.max_lines,
+        dev_lines=corpus.dev_lines,
     )
 
 
 def cell_data(spec: SweepSpec, data: DataAccess, intermediate_task: str) -> DataAccess:
-    """`data` with the training-set sizes of the arms' `n=N` for their phase-2 tasks."""
-    sizes = parse_intermediate(intermediate_task).train_sizes()
-    return dataclasses.replace(data, train_sizes=sizes) if sizes else data
+    """`data` with what the arms say of their phase-2 tasks' training data: the sizes of
+    `n=N`, the languages of `translate-train` and `langs[...]`."""
+    setting = parse_intermediate(intermediate_task)
+    sizes, languages = setting.train_sizes(), setting.train_languages()
+    if not sizes and not languages:
+        return data
+    return dataclasses.replace(data, train_sizes=sizes, train_languages=languages)
 
 
 def phase3_tasks(spec: SweepSpec, targets: tuple[str, ...]) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from evaluation.data.mlm_corpus import CORPUS_DIR as MLM_CORPUS_DIR
 from evaluation.tasks import Role, get_task, suggest, task_names
 from evaluation.tasks.protocols import DEFAULT_PROTOCOL, Protocol, get_protocol
 from orchestrator.arms import parse_intermediate
@@ -195,6 +196,31 @@ class TaskDataConfig(Strict):
         return self
 
 
+class MlmCorpusConfig(Strict):
+    """The text corpus of the `mlm` intermediate task (`evaluation.data.mlm_corpus`): a
+    local directory of `<lang>.txt` files, or a Hub dataset read per language through
+    `datasets.load_dataset(hub, hub_config.format(lang=...), split=..., revision=...)`."""
+
+    local_dir: str | None = None
+    hub: str | None = None
+    hub_config: str | None = None  # e.g. "20231101.{lang}" (wikimedia/wikipedia)
+    split: str = "train"
+    text_column: str = "text"
+    revision: str | None = None
+    languages: list[str] | Literal["all"] = "all"  # all: every <lang>.txt of local_dir
+    alpha: float = Field(0.3, gt=0, le=1)  # q_l ∝ n_l^alpha (XLM-R: 0.3)
+    max_lines: int | None = Field(1000, ge=1)  # lines read per language (None: all)
+    dev_lines: int = Field(8, ge=0)  # per language, held out for the dev score
+
+    @model_validator(mode="after")
+    def _one_place(self) -> MlmCorpusConfig:
+        if (self.local_dir is None) == (self.hub is None):
+            raise ValueError("give local_dir (a folder of <lang>.txt files) or hub, one of them")
+        if self.hub is not None and self.languages == "all":
+            raise ValueError("a Hub corpus needs its languages listed")
+        return self
+
+
 class DataConfig(Strict):
     # hub: `datasets.load_dataset`; local: the user's own mirror of the Hub layout under
     # local_dir, read exactly as it is (never written); fixtures: synthetic data that
@@ -206,12 +232,25 @@ class DataConfig(Strict):
     native_dir: str | None = None
     max_examples: ExampleCaps = ExampleCaps()
     tasks: dict[str, TaskDataConfig] = {}  # per-task sources (task name -> source)
+    # The text of the `mlm` arm; with source: fixtures it defaults to the fixture tree's own
+    # multilingual corpus, <local_dir>/mlm_corpus (`corpus()`).
+    mlm_corpus: MlmCorpusConfig | None = None
 
     @model_validator(mode="after")
     def _local_needs_dir(self) -> DataConfig:
         if self.source != "hub" and not self.local_dir:
             raise ValueError(f"source {self.source!r} needs local_dir")
         return self
+
+    def corpus(self) -> MlmCorpusConfig | None:
+        """`mlm_corpus`, or the fixture corpus where the data are fixtures; None: no corpus."""
+        if self.mlm_corpus is not None or self.source != "fixtures" or not self.local_dir:
+            return self.mlm_corpus
+        return MlmCorpusConfig(local_dir=str(Path(self.local_dir) / MLM_CORPUS_DIR))
+
+    def fixture_corpus(self) -> bool:
+        """Whether the corpus is the fixture tree's own (written with the fixtures)."""
+        return self.mlm_corpus is None and self.corpus() is not None
 
 
 class ResourceConfig(Strict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from evaluation.tasks import Role, suggest, task_names
 from evaluation.tasks.protocols import DEFAULT_PROTOCOL, PROTOCOLS
 from orchestrator.arms import parse_intermediate
+from storage.errors import UserError
 from storage.files import redact
 from trainers.ladder import LADDER
 
@@ -72,6 +74,7 @@ def cross_check(raw: dict[str, Any]) -> list[str]:
         _data_tasks,
         _train_caps,
         _languages,
+        _mlm_corpus,
     )
     return [p for check in checks for p in check(raw)]
 
@@ -305,3 +308,35 @@ def _languages(raw: dict[str, Any]) -> list[str]:
             if n > 1
         ]
     return out
+
+
+def _mlm_corpus(raw: dict[str, Any]) -> list[str]:
+    """An `mlm` arm has a corpus (`data.mlm_corpus`, or the fixture corpus with `source:
+    fixtures`), a corpus belongs to an `mlm` arm, and a local corpus folder holds a
+    `<lang>.txt` of every language it names."""
+    from evaluation.data.mlm_corpus import MlmCorpus, corpus_languages
+    from evaluation.tasks import Format, get_task
+
+    known = set(task_names())
+    trains = any(get_task(t).format is Format.MASKED_LM for t in _phase2_tasks(raw) if t in known)
+    data = _data(raw)
+    given = data.get("mlm_corpus")
+    if not trains:
+        return ["data.mlm_corpus: the sweep trains no `mlm` arm"] if given is not None else []
+    if given is None:
+        if data.get("source") == "fixtures":
+            return []  # the fixture tree's own corpus, written with the fixtures
+        return [
+            "data.mlm_corpus: the `mlm` arm trains on a text corpus: set data.mlm_corpus "
+            "(local_dir: a folder of <lang>.txt files, or hub: a dataset id)"
+        ]
+    corpus = _dict(given)
+    folder, langs = corpus.get("local_dir"), corpus.get("languages", "all")
+    if not isinstance(folder, str) or not (langs == "all" or isinstance(langs, list)):
+        return []  # a Hub corpus, or the field checks say what is wrong
+    chosen = None if langs == "all" else tuple(str(x) for x in langs)
+    try:
+        corpus_languages(MlmCorpus(local_dir=str(Path(folder).expanduser()), languages=chosen))
+    except UserError as err:
+        return [str(err)]
+    return []

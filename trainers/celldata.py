@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.data.examples import Entity
-from evaluation.data.loaders import entity_pool, load_examples, task_labels
+from evaluation.data.loaders import entity_pool, interleave, load_examples, task_labels
 from evaluation.data.mirror import SOURCES, SourceKind, provenance
-from evaluation.tasks import TaskSpec, get_task
+from evaluation.data.mlm_corpus import MlmCorpus, draw
+from evaluation.tasks import Format, TaskSpec, get_task
 from storage.errors import UserError
 from trainers.tokenizer import corpus_from_dir, dir_digest
 
@@ -35,9 +36,12 @@ def subset(examples: Sequence[Any], n: int, task: str) -> list[Any]:
 @dataclass(frozen=True)
 class DataAccess:
     """Where a cell's data comes from: a default source, per-task sources that replace it,
-    the languages each target task is evaluated in (default: all of the task's), and
-    training examples per task: at most `train_caps[t]`, exactly `train_sizes[t]` (an arm's
-    `n=N`: fewer is an error), a fixed subset of what the other settings load."""
+    the languages each target task is evaluated in (default: all of the task's), the
+    languages of each task's training data (`train_languages`: an arm's `translate-train` or
+    `langs[...]`, pooled and interleaved in the order given, `max_train` capping the pool;
+    default English), and training examples per task: at most `train_caps[t]`, exactly
+    `train_sizes[t]` (an arm's `n=N`: fewer is an error), a fixed subset of what the other
+    settings load."""
 
     source: SourceKind
     local_dir: str | None
@@ -49,6 +53,10 @@ class DataAccess:
     languages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     train_caps: Mapping[str, int] = field(default_factory=dict)
     train_sizes: Mapping[str, int] = field(default_factory=dict)
+    # The text of the `mlm` task (`Format.MASKED_LM`): its drawn lines are its training
+    # examples, its held-out lines its dev examples (`evaluation.data.mlm_corpus`).
+    mlm_corpus: MlmCorpus | None = None
+    train_languages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for source in (self.source, *(s for s, _ in self.per_task.values())):
@@ -63,6 +71,8 @@ class DataAccess:
         return self.languages.get(spec.name) or spec.languages
 
     def _load(self, spec: TaskSpec, part: str, language: str, limit: int | None) -> list:
+        if spec.format is Format.MASKED_LM:  # the whole corpus, every language: see `draw`
+            return list(draw(self.corpus_of(spec))[0 if part == "train" else 1][:limit])
         source, local_dir = self.location(spec.name)
         return load_examples(
             spec,
@@ -75,7 +85,9 @@ class DataAccess:
         )
 
     def train(self, spec: TaskSpec) -> list:
-        examples = self._load(spec, "train", "en", self.max_train)
+        languages = self.train_languages.get(spec.name, ("en",))
+        pools = [self._load(spec, "train", lang, self.max_train) for lang in languages]
+        examples = interleave(pools)[: self.max_train]
         size = self.train_sizes.get(spec.name)
         if size is not None and len(examples) < size:
             raise UserError(
@@ -86,7 +98,13 @@ class DataAccess:
         return examples if n is None or len(examples) <= n else subset(examples, n, spec.name)
 
     def dev(self, spec: TaskSpec) -> list:
-        return self._load(spec, "dev", "en", self.max_dev) if spec.dev else []
+        masked_lm = spec.format is Format.MASKED_LM
+        return self._load(spec, "dev", "en", self.max_dev) if spec.dev or masked_lm else []
+
+    def corpus_of(self, spec: TaskSpec) -> MlmCorpus:
+        if self.mlm_corpus is None:
+            raise UserError(f"{spec.name}: set data.mlm_corpus (a text corpus) to train it")
+        return self.mlm_corpus
 
     def eval(self, spec: TaskSpec) -> dict[str, Sequence[Any]]:
         return {
@@ -131,6 +149,11 @@ class DataAccess:
 
     def _task_provenance(self, name: str) -> set[str]:
         spec = get_task(name)
+        if spec.format is Format.MASKED_LM:
+            corpus = self.corpus_of(spec)
+            if corpus.local_dir is None:
+                return {"hub"}
+            return {provenance("local", Path(corpus.local_dir).parent)}  # in a fixture tree?
         source, local_dir = self.location(name)
         kinds = set()
         for src in (*spec.train, *spec.dev, *spec.eval.values()):

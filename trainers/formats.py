@@ -13,6 +13,7 @@ from evaluation.tasks import Format, TaskSpec
 from storage.errors import UserError
 from trainers.dual import DUAL_HEAD
 from trainers.heads import CHOICE_HEAD, CLASSIFICATION_HEAD, TAGGING_HEAD, HeadKind
+from trainers.mlm import MASKED_LM_HEAD
 from trainers.span import SPAN_HEAD
 
 
@@ -31,6 +32,7 @@ HEADS = _registry(
     (Format.TAGGING, TAGGING_HEAD),
     (Format.SPAN_QA, SPAN_HEAD),
     (Format.RETRIEVAL, DUAL_HEAD),
+    (Format.MASKED_LM, MASKED_LM_HEAD),
 )
 
 

@@ -7,7 +7,8 @@ batch, `forward` encoder + head to logits, `loss`, `decode` per-feature outputs 
 predictions in the scorer's in-memory form (`evaluation.scorers`), and `nll`: from the same
 outputs, the negative log-likelihood of each example's gold under the head (the training
 loss's terms, in nats, without dropout). Span extraction lives in `trainers.span`, the
-retrieval dual encoder (no `nll`) in `trainers.dual`.
+retrieval dual encoder (no `nll`) in `trainers.dual`, masked-language modelling (`attach`ed
+to the encoder) in `trainers.mlm`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class HeadKind:
     loss: Callable[[Tensor, Batch], Tensor]
     decode: Callable[[list[np.ndarray], list[Feature], Sequence[Any], TaskSpec], Any]
     nll: NllFn | None = None  # None: the head has no per-example likelihood (retrieval)
+    # A head built on the encoder itself, in place of `build`: (encoder, where the pretrained
+    # checkpoint is or None) -> head. The MLM head (`trainers.mlm`): tied to the encoder's
+    # input embeddings, from the checkpoint's own pretrained head where it has one.
+    attach: Callable[[nn.Module, str | None], nn.Module] | None = None
 
 
 def gold_nll(logits: np.ndarray, gold: np.ndarray | int) -> np.ndarray:

@@ -14,9 +14,10 @@ piece of state, so a resumed run ends exactly where an uninterrupted one would.
 Numbers do not depend on resources. An optimizer step draws `grad_accum` batches of
 `batch_size` features (the order a pure function of seed, task and epoch) and cuts each into
 units of `micro_batch_size`: the step's global units, numbered in order. A unit is the unit
-of randomness (the RNGs are seeded from seed, step and unit number right before its forward
-pass: dropout masks do not depend on who computes it), of loss normalisation (each unit's
-mean loss, divided by the number of units in the step) and of work: the `Engine` says which
+of randomness (the RNGs are seeded from seed, step and unit number right before its batch is
+collated and run: dropout and MLM masks do not depend on who computes it), of loss
+normalisation (each unit's mean loss, divided by the number of units in the step) and of
+work: the `Engine` says which
 units this process computes (all of them in one process, every world-th under ZeRO) and sums
 the gradients. Only `micro_batch_size` can change the numbers, and it enters the cell key.
 
@@ -288,8 +289,8 @@ def train_step(
         name, features = units[index]
         data = tasks[name]
         kind = head_for(data.spec)
+        train_state.seed_unit(spec.seed, state.step, index)  # before collate: MLM masks
         batch = _to(kind.collate(features, _pad_id(data)), model)
-        train_state.seed_unit(spec.seed, state.step, index)
         engine.before_forward()
         with bf16_autocast(model, spec.precision == "bf16"):
             logits = kind.forward(model.encoder, model.heads[name], batch)

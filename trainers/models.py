@@ -30,6 +30,9 @@ hf_logging.disable_progress_bar()
 class Pretrained:
     encoder: PreTrainedModel
     tokenizer: object  # a PreTrainedTokenizerFast (typed loosely: transformers' stubs vary)
+    # Where it was loaded from (Hub id or directory); None when built from a config. Heads
+    # that start from the checkpoint's own pretrained weights read them there (`trainers.mlm`).
+    location: str | None = None
 
 
 def tiny_config(entry: ModelEntry) -> XLMRobertaConfig:
@@ -73,7 +76,7 @@ def load_dir(
         attention = attention or entry.execution.attention
     encoder = AutoModel.from_pretrained(location, attn_implementation=attention or "sdpa")
     tokenizer = AutoTokenizer.from_pretrained(location)
-    return Pretrained(encoder, tokenizer)
+    return Pretrained(encoder, tokenizer, location)
 
 
 def check_shape(location: str, entry: ModelEntry) -> None:

@@ -2,7 +2,8 @@
 (`trainers.cell`) and by each Ray Train worker (`trainers.distributed`).
 
 A phase trains the heads of some tasks on one encoder: `phase_model` puts a fresh, seeded
-head per task on the encoder (compiled in place when the model's `Execution` says so),
+head per task on the encoder (the MLM head starts from the checkpoint's own pretrained head
+where it has one: `trainers.mlm`) (compiled in place when the model's `Execution` says so),
 `phase_tasks` tokenises each task's English training examples (cached under the cell's
 cache directory) beside its dev examples, `train_spec` is the loop's `TrainSpec` of a task's
 hyperparameters with the model's precision and optimizer kernel. The encoder
@@ -64,7 +65,11 @@ def phase_model(
     heads = {}
     for name in names:
         spec = get_task(name)
-        heads[name] = head_for(spec).build(hidden, label_count(spec, data))
+        kind = head_for(spec)
+        if kind.attach is not None:  # on the encoder itself (MLM: tied, pretrained head)
+            heads[name] = kind.attach(pre.encoder, pre.location)
+        else:
+            heads[name] = kind.build(hidden, label_count(spec, data))
     if execution.compile:
         compile_encoder(pre.encoder)
     return TaskModel(pre.encoder, heads)

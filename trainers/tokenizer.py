@@ -20,6 +20,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 from tokenizers.trainers import BpeTrainer
 from transformers import PreTrainedTokenizerFast
 
+from evaluation.data.mlm_corpus import CORPUS_DIR as MLM_CORPUS_DIR
 from storage.files import write_file
 
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
@@ -63,7 +64,15 @@ def _file_texts(path: Path) -> Iterator[str]:
 
 
 def _text_files(root: str | Path) -> list[Path]:
-    return sorted(p for p in Path(root).rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file())
+    """The text files under `root`, but none in an MLM corpus folder (`mlm_corpus/`): that
+    is phase-2 text of one arm, which must not change the phase-1 tokenizer."""
+    return sorted(
+        p
+        for p in Path(root).rglob("*")
+        if p.suffix in TEXT_SUFFIXES
+        and p.is_file()
+        and MLM_CORPUS_DIR not in p.relative_to(root).parts[:-1]
+    )
 
 
 def corpus_from_dir(root: str | Path) -> list[str]:

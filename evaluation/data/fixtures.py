@@ -6,6 +6,11 @@ declared `Features` (so ClassLabels survive), plus the native files of Mewsli-X,
 FEVER-NLI, plus `metadata.json` with each language's transform strength. Content comes
 from a synthetic English-like grammar and per-language transforms
 (`evaluation.data.synth`); everything is a pure function of the seed.
+
+A task's translated training sets (`TaskSpec.translated`: MNLI's are XNLI's `train`
+splits) are translated copies of its English training set: the same abstract items, in
+the same order, with the same labels, rendered in the target language, and as many as
+the English set has, so that row i of `facebook/xnli/de/train` is row i of MNLI's in German.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from datasets.utils import logging as hf_logging
 
 from evaluation.data.mirror import METADATA, config_dir, is_fixture_tree
 from evaluation.data.schemas import HubSchema, schema_for
-from evaluation.data.synth import natives
+from evaluation.data.synth import corpus, natives
 from evaluation.data.synth.hubrows import RowContext, to_hub
 from evaluation.data.synth.kinds import draw, kind_of, row_maker
 from evaluation.data.synth.languages import language
@@ -53,7 +58,7 @@ def dataset_uses(tasks: Iterable[TaskSpec]) -> dict[tuple[str, str | None], list
     uses: dict[tuple[str, str | None], list[Use]] = defaultdict(list)
     for task in tasks:
         parts = [("en", s) for s in (*task.train, *task.dev)]
-        parts += [(lang, s) for lang, s in task.eval.items()]
+        parts += [(lang, s) for lang, s in (*task.eval.items(), *task.translated.items())]
         for lang, src in parts:
             if src.native is None:
                 uses[(src.dataset, src.config)].append(Use(task, src, lang))
@@ -71,7 +76,9 @@ def build_datasets(
     Splits some task trains on get `n_train` rows (default n_per_split).
     """
     chosen = list(tasks or all_tasks())
-    trained = {(s.dataset, s.config, s.split) for t in chosen for s in t.train}
+    trained = {
+        (s.dataset, s.config, s.split) for t in chosen for s in (*t.train, *t.translated.values())
+    }
     cache: dict[tuple[str, str, float, int], list[Any]] = {}
     for (name, config), uses in sorted(dataset_uses(chosen).items(), key=_key):
         schema = schema_for(name, config)
@@ -159,6 +166,7 @@ def write_fixtures(
             if progress:
                 progress(f"{name} {config or ''} {split}: {len(ds)} rows")
     natives.write_all(root, chosen, seed, n_train or n_per_split, progress)
+    corpus.write_for(root, chosen, seed, n_per_split)  # mlm_corpus/<lang>.txt, for `mlm`
     _write_metadata(root, chosen, seed, n_per_split)
     return root
 
@@ -175,7 +183,7 @@ def _check_target(root: Path) -> None:
 
 
 def _write_metadata(root: Path, tasks: list[TaskSpec], seed: int, n: int) -> None:
-    langs = sorted({lang for t in tasks for lang in (*t.languages, "en")})
+    langs = sorted({lang for t in tasks for lang in (*t.languages, *t.translated, "en")})
     meta = {
         "fixture_version": FIXTURE_VERSION,
         "seed": seed,

@@ -1,4 +1,5 @@
-"""Load a task's examples for one part (train, dev, eval) and language.
+"""Load a task's examples for one part (train, dev, eval) and language (training data:
+English, or a machine translation of it where the task has one).
 
 Several sources in one part are pooled (ANLI+: ANLI r1-r3 + MNLI + SNLI, SNLI's
 unlabeled rows dropped, + FEVER-NLI when a directory holds it).
@@ -6,6 +7,7 @@ unlabeled rows dropped, + FEVER-NLI when a directory holds it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import chain, zip_longest
 from pathlib import Path
 from typing import Literal
@@ -21,8 +23,17 @@ Part = Literal["train", "dev", "eval"]
 
 
 def sources_of(task: TaskSpec, part: str, language: str = "en") -> tuple[Source, ...]:
+    """The sources of `part` in `language`: training data is English (`train`) or one of
+    its machine translations (`translated`); dev data is English."""
     if part == "train":
-        return task.train
+        if language == "en":
+            return task.train
+        if language not in task.translated:
+            have = ", ".join(task.translated) or "none"
+            raise UserError(
+                f"task {task.name!r} has no training data in {language!r} (translations: {have})"
+            )
+        return (task.translated[language],)
     if part == "dev":
         return task.dev
     if part == "eval":
@@ -60,8 +71,12 @@ def load_examples(
         pools.append(to_examples(task, ds, src, language))
     if len(pools) == 1:
         return pools[0][:limit] if limit is not None else pools[0]
-    mixed = [ex for ex in chain.from_iterable(zip_longest(*pools)) if ex is not None]
-    return mixed[:limit] if limit is not None else [ex for pool in pools for ex in pool]
+    return interleave(pools)[:limit] if limit is not None else [ex for p in pools for ex in p]
+
+
+def interleave(pools: Sequence[Sequence[Example]]) -> list[Example]:
+    """One example of each pool in turn until all are used: a pure function of the pools."""
+    return [ex for ex in chain.from_iterable(zip_longest(*pools)) if ex is not None]
 
 
 def task_labels(

@@ -17,6 +17,7 @@ bucc            {(source id, target id), ...}                 {(source id, targe
 tatoeba         [retrieved index, ...]                        [gold index, ...]
 mewslix         {example id: [entity id, ... ranked]}         {example id: entity id}
 lareqa          {question id: [candidate id, ... ranked]}     {question id: {relevant id, ...}}
+masked_lm       [(hits, masked), ...] per corpus line         [None, ...] (the head compares)
 ==============  ============================================  =================================
 
 Use ``get_scorer(spec.scorer).score(predictions, golds, language=lang)``.
@@ -24,7 +25,7 @@ Use ``get_scorer(spec.scorer).score(predictions, golds, language=lang)``.
 
 from __future__ import annotations
 
-from evaluation.scorers import accuracy, bucc, mlqa, ranking, seqeval, squad
+from evaluation.scorers import accuracy, bucc, masked_lm, mlqa, ranking, seqeval, squad
 from evaluation.scorers.base import ScoreFn, Scorer
 from evaluation.tasks import Format, TaskSpec, suggest
 from storage.errors import UserError
@@ -76,4 +77,5 @@ register(
     ranking.TATOEBA,
     ranking.MEWSLIX,
     ranking.LAREQA,
+    masked_lm.SCORER,
 )

@@ -14,6 +14,7 @@ class Format(StrEnum):
     SPAN_QA = "span_qa"
     TAGGING = "tagging"
     RETRIEVAL = "retrieval"
+    MASKED_LM = "masked_lm"  # continued MLM on a text corpus (`evaluation.data.mlm_corpus`)
 
 
 class Role(StrEnum):
@@ -61,6 +62,9 @@ class TaskSpec:
     labels: tuple[str, ...] = ()
     train: tuple[Source, ...] = ()  # English training data (pooled when several)
     dev: tuple[Source, ...] = ()  # English dev data for early stopping
+    # Language -> a machine translation of the English training data, read by the
+    # translated arms of an intermediate task (`mnli@translate-train`, orchestrator.arms).
+    translated: Mapping[str, Source] = field(default_factory=dict)
     eval: Mapping[str, Source] = field(default_factory=dict)  # language -> zero-shot split
     report_split: str = "test"
     # Split of each eval source that a decision threshold is tuned on (BUCC's validation
@@ -77,6 +81,9 @@ class TaskSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "columns", MappingProxyType(dict(self.columns)))
         object.__setattr__(self, "eval", MappingProxyType(dict(self.eval)))
+        object.__setattr__(self, "translated", MappingProxyType(dict(self.translated)))
+        if "en" in self.translated:
+            raise ValueError(f"task {self.name}: `translated` holds translations, not English")
         if self.headline not in self.metrics:
             raise ValueError(f"task {self.name}: headline {self.headline!r} not in metrics")
         if len(set(self.languages)) != len(self.languages):

@@ -11,7 +11,14 @@ FAMILIES = {"accuracy", "seqeval", "squad", "mlqa", "bucc", "tatoeba", "mewslix"
 
 
 def test_every_family_is_registered():
-    assert set(scorer_names()) == FAMILIES | {"token_accuracy"}
+    assert set(scorer_names()) == FAMILIES | {"token_accuracy", "masked_lm"}
+
+
+def test_masked_token_accuracy_pools_the_tokens():
+    """(hits, masked) per line: 3 of 4 masked tokens right; a line without a masked token
+    counts nothing."""
+    lines = [(2.0, 3), (1.0, 1), (0.0, 0)]
+    assert get_scorer("masked_lm").score(lines, [None] * 3, language="de") == {"accuracy": 75.0}
 
 
 @pytest.mark.parametrize("spec", all_tasks(), ids=lambda spec: spec.name)

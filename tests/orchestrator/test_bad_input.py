@@ -55,6 +55,20 @@ def spec_with(**changes: object) -> Setup:
     return setup
 
 
+def with_corpus(files: dict[str, str], **corpus: object) -> Setup:
+    """A spec training `mlm` on a corpus folder holding `files` (name -> text)."""
+
+    def setup(tmp: Path) -> dict[str, str]:
+        folder = tmp / "corpus"
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        mlm = {"local_dir": str(folder), **corpus}
+        return spec_with(intermediate_tasks=["none", "mlm"], **{"data.mlm_corpus": mlm})(tmp)
+
+    return setup
+
+
 def spec_text(text: str | bytes) -> Setup:
     def setup(tmp: Path) -> dict[str, str]:
         path = tmp / "spec.yaml"
@@ -190,6 +204,24 @@ CASES: list[tuple[str, Setup, list[str], str]] = [
     ("language-task", spec_with(languages={"xnlli": "all"}), V, "did you mean 'xnli'"),
     ("arm-modifier", spec_with(intermediate_tasks=["mnli@nn=8"]), V, "did you mean 'n'"),
     ("arm-spelling", spec_with(intermediate_tasks=["mnli@n=08"]), V, "'mnli@n=8'"),
+    ("arm-language", spec_with(intermediate_tasks=["mnli@langs[xx]"]), V,
+     "intermediate_tasks[0]: 'mnli@langs[xx]': mnli has no training data in 'xx'"),
+    ("arm-languages-order", spec_with(intermediate_tasks=["mnli@langs[hi,de]"]), V,
+     "write this arm as 'mnli@langs[de,hi]'"),
+    ("arm-untranslated", spec_with(intermediate_tasks=["qqp@translate-train"]), V,
+     "qqp has no translated training data, so no translate-train arm (tasks with "
+     "translations: mnli)"),
+    ("mlm-no-corpus", spec_with(intermediate_tasks=["none", "mlm"], **{"data.source": "hub"}),
+     V, "data.mlm_corpus: the `mlm` arm trains on a text corpus: set data.mlm_corpus"),
+    ("mlm-corpus-empty", with_corpus({"notes.md": "x\n"}), V,
+     "/corpus holds no <lang>.txt file"),
+    ("mlm-corpus-language", with_corpus({"en.txt": "a line\n"}, languages=["en", "sw"]), V,
+     "/corpus (it has en)"),
+    ("mlm-corpus-unused", spec_with(**{"data.mlm_corpus": {"local_dir": "corpus"}}), V,
+     "data.mlm_corpus: the sweep trains no `mlm` arm"),
+    ("mlm-corpus-both", spec_with(intermediate_tasks=["mnli+mlm"],
+                                  **{"data.mlm_corpus": {"local_dir": "c", "hub": "w"}}), V,
+     "data.mlm_corpus: give local_dir (a folder of <lang>.txt files) or hub"),
     ("recipe", spec_with(recipe="jant"), V, "did you mean 'jiant'"),
     ("by-model-model", spec_with(**{"phase2.by_model": {"tiny-q": {}}}), V, "tiny-q"),
     ("stage-task", spec_with(**{"phase3.stages": {"xnli": ["siqqa"]}}), V, "siqqa"),

@@ -3,6 +3,7 @@ up XCOPA's English training recipe. Intermediate tasks are scored only on their 
 dev split, for early stopping.
 """
 
+from evaluation.tasks.defs.xtreme_r import XNLI_LANGS
 from evaluation.tasks.registry import register
 from evaluation.tasks.spec import Format, Role, Source, TaskSpec
 
@@ -88,6 +89,13 @@ register(
         columns=NLI_COLUMNS,
         labels=NLI_LABELS,
         train=(Source(GLUE, "mnli", "train"),),
+        # XNLI's training sets are MNLI's training set machine-translated into XNLI's 14
+        # other languages (Conneau et al. 2018, "XNLI: Evaluating Cross-lingual Sentence
+        # Representations", arXiv 1809.05053, its TRANSLATE-TRAIN baseline; the
+        # facebook/xnli dataset card, docs/xtreme_r.md §4): config = language, split train.
+        translated={
+            lang: Source("facebook/xnli", lang, "train") for lang in XNLI_LANGS if lang != "en"
+        },
         dev=(Source(GLUE, "mnli", "validation_matched"),),
         report_split="validation_matched",
     ),
@@ -219,4 +227,21 @@ register(
         report_split="dev",
         description="CCGbank supertagging; LDC-licensed, local TSV + tag map only.",
     ),
+)
+
+# Continued masked-language modelling (Phang et al.'s MLM arm, `mlm` and `task+mlm`): its text
+# is the sweep's `data.mlm_corpus` (`evaluation.data.mlm_corpus`), not a Hub task dataset, so
+# it has no train/dev sources; its dev score is the masked-token accuracy on held-out lines.
+register(
+    TaskSpec(
+        name="mlm",
+        role=Role.INTERMEDIATE,
+        format=Format.MASKED_LM,
+        languages=(),  # the corpus' languages (data.mlm_corpus.languages)
+        metrics=ACC,
+        headline="accuracy",
+        scorer="masked_lm",
+        version=1,
+        description="Continued MLM on a multilingual text corpus (data.mlm_corpus).",
+    )
 )

@@ -1,0 +1,97 @@
+"""Translated and multilingual intermediate data through `xstilts run`: `mnli`,
+`mnli@translate-train` and `mnli@langs[de,hi,sw]` are three cells, each named by its arm in
+every row, and phase 2 of each trains on the data its arm says.
+
+How much phase 2 trained on is read back from MLflow's store, independently of the trainer
+(one epoch at batch 8: one logged loss per step, so ceil(examples / 8) steps); which
+languages, from the cell's data settings as `xstilts run` builds them, read through the
+fixtures (a translated row's id names its XNLI config)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+import sweeps
+from mlflow import MlflowClient
+
+from evaluation.tasks import get_task
+from orchestrator.jobs import cell_data, data_access
+from orchestrator.spec import load_spec
+
+pytestmark = pytest.mark.integration
+
+ARMS = ["mnli", "mnli@translate-train", "mnli@langs[de,hi,sw]"]
+N_TRAIN = 48  # training examples per split in the module's fixtures (`fixtures`)
+CAP = sweeps.MINI["data"]["max_examples"]["train"]  # 96: caps each arm's pool
+BATCH = 8
+# XNLI's languages besides English (Conneau et al. 2018), in sorted order.
+XNLI_OTHERS = "ar bg de el es fr hi ru sw th tr ur vi zh".split()
+
+
+def phase2_steps(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Intermediate task -> optimizer steps phase 2 logged (one loss per step)."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(tracking_uri=(sweep / "mlruns").as_uri())
+    experiment = client.get_experiment_by_name(sweep.name)
+    assert experiment is not None
+    return {
+        (run.info.run_name or "").split("/")[1]: len(
+            client.get_metric_history(run.info.run_id, "loss")
+        )
+        for run in client.search_runs([experiment.experiment_id])
+        if (run.info.run_name or "").endswith(" phase2")
+    }
+
+
+def language(example_id: str) -> str:
+    return "en" if example_id.startswith("nyu-mll/glue/") else example_id.split("/")[2]
+
+
+def test_translated_arms_run_end_to_end(
+    tmp_path: Path, fixtures: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    phase2 = {**sweeps.MINI["phase2"]["defaults"], "epochs": 1.0, "batch_size": BATCH}
+    del phase2["max_steps"]
+    spec = sweeps.write_spec(
+        tmp_path / "translated.yaml", str(tmp_path / "runs"), fixtures,
+        intermediate_tasks=ARMS, target_tasks=["xnli"],
+        languages={"xnli": ["en", "de", "sw"]}, phase2={"defaults": phase2},
+    )  # fmt: skip
+    done = sweeps.run(spec, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sweep = tmp_path / "runs" / "mini"
+
+    rows = duckdb.sql(
+        f"select distinct intermediate_task, trial_key, language "
+        f"from read_parquet('{sweep}/results/**/*.parquet')"
+    ).fetchall()
+    keys = {task: key for task, key, _ in rows}
+    assert set(keys) == set(ARMS)
+    assert len(set(keys.values())) == len(ARMS)
+    assert {lang for *_, lang in rows} == {"en", "de", "sw"}
+
+    # English MNLI has 48 examples; each language arm pools more, up to the data cap.
+    assert phase2_steps(sweep, monkeypatch) == {
+        "mnli": math.ceil(N_TRAIN / BATCH),
+        "mnli@translate-train": math.ceil(CAP / BATCH),
+        "mnli@langs[de,hi,sw]": math.ceil(CAP / BATCH),
+    }
+
+    # Which examples: the cells' data as `xstilts run` builds it, one language at a time.
+    loaded = load_spec(str(spec))
+    data, mnli = data_access(loaded), get_task("mnli")
+    langs = {
+        arm: Counter(language(ex.id) for ex in cell_data(loaded, data, arm).train(mnli))
+        for arm in ARMS
+    }
+    assert langs["mnli"] == {"en": N_TRAIN}
+    assert langs["mnli@langs[de,hi,sw]"] == {"de": CAP // 3, "hi": CAP // 3, "sw": CAP // 3}
+    # 96 examples, one per language in turn: the first 96 - 6 * 14 languages get a 7th.
+    extra = CAP - (CAP // 14) * 14
+    assert langs["mnli@translate-train"] == {
+        lang: CAP // 14 + (i < extra) for i, lang in enumerate(XNLI_OTHERS)
+    }
