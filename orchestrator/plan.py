@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation.tasks import Format, TaskSpec, get_task
+from orchestrator.arms import parse_intermediate
 from orchestrator.grid import Cell, expand, model_entries, phase2_tasks, train_caps
 from orchestrator.recipes import Phase
 from orchestrator.spec import SweepSpec
@@ -46,11 +47,12 @@ def _tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> int:
 
 
 def train_tokens(
-    spec: SweepSpec, task: TaskSpec, hp: PhaseHparams, cap: int | None = None
+    spec: SweepSpec, task: TaskSpec, hp: PhaseHparams, cap: int | None = None, languages: int = 1
 ) -> float:
     """Tokens one training run of `task` reads; `cap`: its examples at most (an arm's n=N or
-    `data.max_examples.tasks`)."""
-    examples = task.train_examples
+    `data.max_examples.tasks`); `languages`: versions of its data pooled (an arm's
+    `translate-train` or `langs[...]`; a translation is as large as the English original)."""
+    examples = task.train_examples * languages
     if spec.data.max_examples.train:
         examples = min(examples, spec.data.max_examples.train * max(1, len(task.train)))
     cap = cap or spec.data.max_examples.tasks.get(task.name)
@@ -72,9 +74,11 @@ def eval_tokens(spec: SweepSpec, task: TaskSpec, hp: PhaseHparams) -> float:
 def cell_flops(spec: SweepSpec, cell: Cell, params: int) -> float:
     flops = 0.0
     caps = train_caps(spec, cell.intermediate_task)
+    pooled = parse_intermediate(cell.intermediate_task).train_languages()
     for name in phase2_tasks(cell.intermediate_task):
         hp2 = spec.hparams("phase2", name, cell.model)
-        flops += 6 * params * train_tokens(spec, get_task(name), hp2, caps.get(name))
+        languages = len(pooled.get(name, ("en",)))
+        flops += 6 * params * train_tokens(spec, get_task(name), hp2, caps.get(name), languages)
     for name in cell.target_tasks:
         task, hp = get_task(name), spec.hparams("phase3", name, cell.model)
         for stage in spec.stages(name):

@@ -109,3 +109,20 @@ def test_the_readme_example_validates() -> None:
     (block,) = re.findall(r"```yaml\n(.*?)```", section.split("\n## ", 1)[0], re.S)
     names = yaml.safe_load(block)["intermediate_tasks"]
     assert validate({**GOOD, "intermediate_tasks": names}).intermediate_tasks == names
+
+
+def test_plan_sizes_a_pooled_arm_by_its_languages() -> None:
+    """Phang's recipe (3 epochs, no step or example cap): translate-train's phase 2 reads 14
+    translations of MNLI, `langs[de,en]` two versions, so 14x and 2x the plain arm's."""
+    from orchestrator.grid import expand
+    from orchestrator.plan import cell_flops
+    from orchestrator.spec import SweepSpec, load_spec
+
+    raw = load_spec("phang2020").model_dump()
+    raw["intermediate_tasks"] = ["none", "mnli", "mnli@translate-train", "mnli@langs[de,en]"]
+    raw["models"], raw["seeds"] = ["xlmr-base"], [0]
+    flops = {c.intermediate_task: cell_flops(SweepSpec.model_validate(raw), c, 10**8)
+             for c in expand(SweepSpec.model_validate(raw))}  # fmt: skip
+    phase2 = {arm: f - flops["none"] for arm, f in flops.items()}
+    assert phase2["mnli@translate-train"] == pytest.approx(14 * phase2["mnli"])
+    assert phase2["mnli@langs[de,en]"] == pytest.approx(2 * phase2["mnli"])
