@@ -78,5 +78,11 @@ def missing_files(
 
 
 def file_lines(task: TaskSpec) -> list[str]:
-    """`<part> <language>: <dataset>/<config>/<split>.parquet`, every split the task reads."""
-    return [f"{n.part} {n.language}: {expected_file(n.source)}" for n in task_needs(task)]
+    """`<part> <language>: <dataset>/<config>/<split>.parquet`, every split the task reads,
+    and its translated training sets (read by the `translate-train` and `langs[...]` arms)."""
+    lines = [f"{n.part} {n.language}: {expected_file(n.source)}" for n in task_needs(task)]
+    lines += [
+        f"train {lang} (translated): {expected_file(src)}"
+        for lang, src in sorted(task.translated.items())
+    ]
+    return lines

@@ -126,3 +126,15 @@ def test_plan_sizes_a_pooled_arm_by_its_languages() -> None:
     phase2 = {arm: f - flops["none"] for arm, f in flops.items()}
     assert phase2["mnli@translate-train"] == pytest.approx(14 * phase2["mnli"])
     assert phase2["mnli@langs[de,en]"] == pytest.approx(2 * phase2["mnli"])
+
+
+def test_tasks_files_lists_the_translations_an_arm_reads() -> None:
+    from click.testing import CliRunner
+
+    from orchestrator.cli import cli
+
+    out = CliRunner().invoke(cli, ["tasks", "--files", "mnli"])
+    assert out.exit_code == 0, out.output
+    translated = [line for line in out.output.splitlines() if "(translated)" in line]
+    assert len(translated) == 14
+    assert "train de (translated): facebook/xnli/de/train.parquet" in translated
