@@ -163,6 +163,8 @@ class ZeroEngine:
     def step(self, loss: float) -> float:
         import torch.distributed as dist
 
+        if self.stage == 3:
+            _clear_zero3_gradients(self.engine.optimizer)
         total = torch.tensor([loss], dtype=torch.float64, device=self.engine.device)
         dist.all_reduce(total)
         return float(total.item())
@@ -203,6 +205,24 @@ class ZeroEngine:
         return deepspeed.zero.GatheredParameters(
             params, modifier_rank=modifier_rank, enabled=self.stage == 3
         )
+
+
+def _clear_zero3_gradients(optimizer: Any) -> None:
+    """Zero ZeRO-3's gradient partitions once a step has used them.
+
+    DeepSpeed's ZeRO-3 (0.19) copies a parameter's reduced gradient into its slot of a flat
+    partition buffer at a step's first micro-batch and adds to the slot after, but never clears
+    it: a parameter without a gradient in a step (the head of a multitask phase's task that drew
+    none of the step's micro-batches) would be clipped with and stepped on the gradient of the
+    last step that used it, and a gradient first reached at a later micro-batch would be added
+    to that one. Offloaded, the optimizer's fp32 gradients persist the same way (a step copies
+    only the gradients it reduced). One process and ZeRO-2 step such a parameter on zeros.
+    """
+    optimizer.grad_partitions_flat_buffer.zero_()
+    if optimizer.offload_optimizer:
+        for group in optimizer.fp32_partitioned_groups_flat:
+            if group.grad is not None:
+                group.grad.zero_()
 
 
 def _load(path: str) -> Any:
