@@ -31,7 +31,7 @@ import datasets
 import pyarrow as pa
 from datasets.utils import logging as hf_logging
 
-from evaluation.data.mirror import METADATA, config_dir, is_fixture_tree
+from evaluation.data.mirror import METADATA, config_dir, fixture_version, is_fixture_tree
 from evaluation.data.schemas import HubSchema, schema_for
 from evaluation.data.synth import corpus, natives
 from evaluation.data.synth.hubrows import RowContext, to_hub
@@ -41,7 +41,9 @@ from evaluation.tasks import all_tasks
 from evaluation.tasks.spec import Source, TaskSpec
 from storage.errors import UserError
 
-FIXTURE_VERSION = 1
+# 2: MNLI's translations (facebook/xnli/<lang>/train, for the translated arms) and the MLM
+# corpus (mlm_corpus/<lang>.txt). A tree of another version is written again on use.
+FIXTURE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -202,11 +204,32 @@ def ensure_fixtures(root: Path, *, seed: int = 0, n_per_split: int = 200) -> Pat
     """Generate fixtures under `root` unless they are there; atomic (temp dir + rename).
 
     `root` must be absent, empty, or hold fixtures already: a directory holding anything
-    else (a user's own data) is a `UserError`, and is never written to.
+    else (a user's own data) is a `UserError`, and is never written to. Fixtures of another
+    `FIXTURE_VERSION` (an older xstilts') lack what this one reads: they are written again,
+    the new tree renamed into place before the old one is removed.
     """
     root = Path(root)
-    if is_fixture_tree(root):
+    found = fixture_version(root)
+    if found == FIXTURE_VERSION:
         return root
+    _check_target(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    old = root.with_name(f".{root.name}.v{found}-{os.getpid()}")
+    try:
+        write_fixtures(tmp, seed=seed, n_per_split=n_per_split)
+        if found is not None:
+            os.replace(root, old)
+        elif root.exists() and not any(root.iterdir()):
+            root.rmdir()
+        os.replace(tmp, root)
+    except OSError:
+        if fixture_version(root) != FIXTURE_VERSION:  # else another process wrote them first
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return root
     _check_target(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))

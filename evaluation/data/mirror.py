@@ -56,13 +56,19 @@ def missing_message(src: Source, root: Path) -> str:
 
 def is_fixture_tree(root: Path | str | None) -> bool:
     """Whether `root` was written by `xstilts fixtures` (its metadata names a version)."""
+    return fixture_version(root) is not None
+
+
+def fixture_version(root: Path | str | None) -> int | None:
+    """The fixture version `xstilts fixtures` wrote `root` with; None: not a fixture tree."""
     if root is None:
-        return False
+        return None
     try:
         meta = json.loads((Path(root) / METADATA).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and "fixture_version" in meta
+        return None
+    version = meta.get("fixture_version") if isinstance(meta, dict) else None
+    return version if isinstance(version, int) else None
 
 
 def provenance(source: SourceKind, local_dir: Path | str | None) -> str:

@@ -4,6 +4,7 @@ recorded transform strength orders how far each language is from English."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from scipy.stats import spearmanr
 
 from evaluation.data.fixtures import (
+    FIXTURE_VERSION,
     METADATA,
     ensure_fixtures,
     read_metadata,
@@ -112,6 +114,22 @@ def test_ensure_fixtures_generates_once(tmp_path: Path) -> None:
     assert ensure_fixtures(root, n_per_split=2) == root
     assert (root / METADATA).stat().st_mtime_ns == stamp and not calls
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".quick.")]  # no temp left
+
+
+def test_fixtures_of_an_older_version_are_written_again(tmp_path: Path) -> None:
+    """A tree an older xstilts wrote lacks what this one reads (MNLI's translations, the MLM
+    corpus): it is replaced whole, and nothing of the old tree or the temporary one is left."""
+    root = tmp_path / "quick"
+    ensure_fixtures(root, n_per_split=2)
+    translated = root / "facebook" / "xnli" / "de" / "train.parquet"
+    assert translated.is_file()
+    meta = json.loads((root / METADATA).read_text())
+    (root / METADATA).write_text(json.dumps({**meta, "fixture_version": 1}))
+    translated.unlink()
+    assert ensure_fixtures(root, n_per_split=2) == root
+    assert json.loads((root / METADATA).read_text())["fixture_version"] == FIXTURE_VERSION
+    assert translated.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["quick"]
 
 
 def test_refuses_to_write_into_a_foreign_directory(tmp_path: Path) -> None:

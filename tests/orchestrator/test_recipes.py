@@ -112,8 +112,11 @@ def keys(spec: SweepSpec) -> dict[str, tuple[str, str, dict[str, str]]]:
 
 
 def test_by_model_changes_the_keys_of_the_models_it_changes_only() -> None:
-    base = keys(load_spec("quickstart"))
-    spec = quickstart(phase3={"by_model": {"tiny-s": {"overrides": {"xnli": {"lr": 5e-4}}}}})
+    none = {"by_model": {}}  # the quickstart's own per-model learning rates left out
+    base = keys(quickstart(phase2=none, phase3=none))
+    spec = quickstart(
+        phase2=none, phase3={"by_model": {"tiny-s": {"overrides": {"xnli": {"lr": 5e-4}}}}}
+    )
     new = keys(spec)
     for label, (p2, trial, targets) in new.items():
         if label.startswith("tiny-s/"):
@@ -122,11 +125,14 @@ def test_by_model_changes_the_keys_of_the_models_it_changes_only() -> None:
             assert targets["udpos"] == base[label][2]["udpos"]  # other tasks' work stays
         else:
             assert (p2, trial, targets) == base[label]
-    p2 = quickstart(phase2={"by_model": {"tiny-m": {"defaults": {"lr": 5e-4}}}})
+    p2 = quickstart(phase2={"by_model": {"tiny-m": {"defaults": {"lr": 5e-4}}}}, phase3=none)
     changed = {k for k, v in keys(p2).items() if v[0] != base[k][0]}
     assert changed == {k for k in base if k.startswith("tiny-m/") and "/none/" not in k}
-    assert "by_model" not in result_config(load_spec("quickstart"))
+    assert "by_model" not in result_config(quickstart(phase2=none, phase3=none))
     assert result_config(p2)["by_model"]["tiny-m"]["phase2"]["mnli"]["lr"] == 5e-4
+    own = result_config(load_spec("quickstart"))["by_model"]  # higher lr for smaller sizes
+    assert own["tiny-s"]["phase2"]["mnli"]["lr"] == 3e-3
+    assert "tiny-l" not in own  # tiny-l keeps the defaults
 
 
 def test_precedence_recipe_defaults_override_model_defaults_model_override() -> None:
