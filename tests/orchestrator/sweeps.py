@@ -130,3 +130,21 @@ def logical(table: pa.Table) -> dict[tuple, float]:
         assert key not in out, f"duplicate logical key {key}"
         out[key] = row["value"]
     return out
+
+
+def phase2_steps(sweep: Path) -> dict[str, int]:
+    """Intermediate task -> optimizer steps its cell's phase 2 logged to the sweep's MLflow
+    store (one loss a step), read by MLflow's own client."""
+    from mlflow import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # the store a sweep writes
+    client = MlflowClient(tracking_uri=(sweep / "mlruns").as_uri())
+    experiment = client.get_experiment_by_name(sweep.name)
+    assert experiment is not None
+    return {
+        (run.info.run_name or "").split("/")[1]: len(
+            client.get_metric_history(run.info.run_id, "loss")
+        )
+        for run in client.search_runs([experiment.experiment_id])
+        if (run.info.run_name or "").endswith(" phase2")
+    }

@@ -14,7 +14,6 @@ from pathlib import Path
 import duckdb
 import pytest
 import sweeps
-from mlflow import MlflowClient
 
 pytestmark = pytest.mark.integration
 
@@ -22,24 +21,7 @@ N_TRAIN = 48  # training examples per task in the module's fixtures (`fixtures`)
 BATCH = 8
 
 
-def phase2_steps(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Cell label's intermediate task -> optimizer steps phase 2 logged."""
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(tracking_uri=(sweep / "mlruns").as_uri())
-    experiment = client.get_experiment_by_name(sweep.name)
-    assert experiment is not None
-    out = {}
-    for run in client.search_runs([experiment.experiment_id]):
-        name = run.info.run_name or ""
-        if name.endswith(" phase2"):
-            task = name.split("/")[1]
-            out[task] = len(client.get_metric_history(run.info.run_id, "loss"))
-    return out
-
-
-def test_arms_and_stages_run_end_to_end(
-    tmp_path: Path, fixtures: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_arms_and_stages_run_end_to_end(tmp_path: Path, fixtures: Path) -> None:
     phase2 = {**sweeps.MINI["phase2"]["defaults"], "epochs": 1.0, "batch_size": BATCH}
     del phase2["max_steps"]
     spec = sweeps.write_spec(
@@ -61,7 +43,7 @@ def test_arms_and_stages_run_end_to_end(
     assert {lang for *_, lang in rows} == {"et", "sw"}
 
     # n=32 trains on 32 MNLI examples; the mixture on all of MNLI's and QQP's together.
-    assert phase2_steps(sweep, monkeypatch) == {
+    assert sweeps.phase2_steps(sweep) == {
         "mnli@n=32": math.ceil(32 / BATCH),
         "mnli+qqp": math.ceil(2 * N_TRAIN / BATCH),
     }

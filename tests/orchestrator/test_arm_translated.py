@@ -16,7 +16,6 @@ from pathlib import Path
 import duckdb
 import pytest
 import sweeps
-from mlflow import MlflowClient
 
 from evaluation.tasks import get_task
 from orchestrator.jobs import cell_data, data_access
@@ -32,28 +31,11 @@ BATCH = 8
 XNLI_OTHERS = "ar bg de el es fr hi ru sw th tr ur vi zh".split()
 
 
-def phase2_steps(sweep: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Intermediate task -> optimizer steps phase 2 logged (one loss per step)."""
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    client = MlflowClient(tracking_uri=(sweep / "mlruns").as_uri())
-    experiment = client.get_experiment_by_name(sweep.name)
-    assert experiment is not None
-    return {
-        (run.info.run_name or "").split("/")[1]: len(
-            client.get_metric_history(run.info.run_id, "loss")
-        )
-        for run in client.search_runs([experiment.experiment_id])
-        if (run.info.run_name or "").endswith(" phase2")
-    }
-
-
 def language(example_id: str) -> str:
     return "en" if example_id.startswith("nyu-mll/glue/") else example_id.split("/")[2]
 
 
-def test_translated_arms_run_end_to_end(
-    tmp_path: Path, fixtures: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_translated_arms_run_end_to_end(tmp_path: Path, fixtures: Path) -> None:
     phase2 = {**sweeps.MINI["phase2"]["defaults"], "epochs": 1.0, "batch_size": BATCH}
     del phase2["max_steps"]
     spec = sweeps.write_spec(
@@ -75,7 +57,7 @@ def test_translated_arms_run_end_to_end(
     assert {lang for *_, lang in rows} == {"en", "de", "sw"}
 
     # English MNLI has 48 examples; each language arm pools more, up to the data cap.
-    assert phase2_steps(sweep, monkeypatch) == {
+    assert sweeps.phase2_steps(sweep) == {
         "mnli": math.ceil(N_TRAIN / BATCH),
         "mnli@translate-train": math.ceil(CAP / BATCH),
         "mnli@langs[de,hi,sw]": math.ceil(CAP / BATCH),
