@@ -157,6 +157,15 @@ class ZeroEngine:
     def backward(self, loss: torch.Tensor) -> None:
         # The loop divides by the step's units; DeepSpeed divides by the world size (undone
         # here) and steps at the accumulation boundary.
+        # DeepSpeed 0.19 tells the ZeRO optimizer whether this unit ends the step in a
+        # backward prologue hooked onto `DeepSpeedEngine.forward`'s outputs, which the loop
+        # does not call; `engine.backward` tells it only after the backward, when the
+        # gradient hooks have already reduced every full bucket. Offloaded, those buckets took
+        # the previous unit's answer (ZeRO-2 and ZeRO-3 alike): the optimizer stepped on the
+        # step's first unit's gradient alone, and the others were accumulated, never stepped.
+        self.engine.optimizer.set_gradient_accumulation_boundary(
+            self.engine.is_gradient_accumulation_boundary()
+        )
         self.engine.backward(loss * self.world, scale_wrt_gas=False)
         self.engine.step()
 

@@ -224,25 +224,32 @@ def test_killed_worker_is_replaced_and_the_run_finishes(fixture_root, tmp_path, 
 def test_zero_on_two_workers_matches_one_process(stage, fixture_root, tmp_path, ray_local) -> None:
     """Dropout on: the units' RNGs are keyed, so who computes a unit does not matter."""
     hp = {**HP, "micro_batch_size": 4, "grad_accum": 2}  # 4 units: 2 per worker
-    job = dist_job(fixture_root, tmp_path, stage=stage, phase2_hparams={"mnli": hp})
-    run, model = phase2_run(job)
-    log = tmp_path / "steps.jsonl"
+    loss_gap, weight_gap = gaps_to_one_process(fixture_root, tmp_path, dist_model(stage=stage), hp)
+    print(f"ZeRO-{stage} x2 vs one process: losses within {loss_gap:.1e}, weights {weight_gap:.1e}")
+    assert loss_gap < LOSS_TOLERANCE and weight_gap < LOSS_TOLERANCE
+
+
+def gaps_to_one_process(root: Path, base: Path, model: ModelEntry, hp: dict) -> tuple[float, float]:
+    """Phase 2 (mnli) of `model` on Ray Train and in one process: the largest gaps between
+    their step losses and between their final weights."""
+    job = dist_job(root, base, model=model, phase2_hparams={"mnli": hp})
+    run, _ = phase2_run(job)
+    log = base / "steps.jsonl"
     with fitted(run, functools.partial(logging_loop, log=str(log))) as final:
         zero = consolidated_state(final)
     data = job.config.data
     pre = load_dir(run.source)
-    model = phase_model(pre, ("mnli",), data, run.seed)
+    one = phase_model(pre, ("mnli",), data, run.seed)
     tasks = phase_tasks(data, pre, ("mnli",), job.config.phase2_hparams, job.paths.cache_dir)
     single: list[float] = []
     spec = TrainSpec.from_hparams(PhaseHparams(**hp), run.seed)
-    train(model, tasks, spec, on_step=lambda step, loss: single.append(loss))
+    train(one, tasks, spec, on_step=lambda step, loss: single.append(loss))
     losses = [loss for _, loss in logged(log)]
     assert len(losses) == len(single) == STEPS
     loss_gap = max(abs(a - b) for a, b in zip(losses, single, strict=True))
-    weight_gap = max((zero[k] - v).abs().max().item() for k, v in model.state_dict().items()
+    weight_gap = max((zero[k] - v).abs().max().item() for k, v in one.state_dict().items()
                      if k in zero)  # fmt: skip
-    print(f"ZeRO-{stage} x2 vs one process: losses within {loss_gap:.1e}, weights {weight_gap:.1e}")
-    assert loss_gap < LOSS_TOLERANCE and weight_gap < LOSS_TOLERANCE
+    return loss_gap, weight_gap
 
 
 # --- resuming a half-trained phase under other resources ---------------------------------------
