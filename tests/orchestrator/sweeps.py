@@ -132,6 +132,26 @@ def logical(table: pa.Table) -> dict[tuple, float]:
     return out
 
 
+def one_epoch_phase2(batch_size: int) -> dict[str, Any]:
+    """MINI's phase 2 run by epochs (one) instead of steps: an arm's step count then shows
+    how many examples it trained on."""
+    phase2 = {**MINI["phase2"]["defaults"], "epochs": 1.0, "batch_size": batch_size}
+    del phase2["max_steps"]
+    return {"defaults": phase2}
+
+
+def arm_rows(sweep: Path) -> tuple[dict[str, str], set[str]]:
+    """({intermediate_task: trial_key}, languages) of the rows in the sweep's store, read
+    back by DuckDB."""
+    import duckdb
+
+    rows = duckdb.sql(
+        f"select distinct intermediate_task, trial_key, language "
+        f"from read_parquet('{sweep}/results/**/*.parquet')"
+    ).fetchall()
+    return {task: key for task, key, _ in rows}, {lang for *_, lang in rows}
+
+
 def phase2_steps(sweep: Path) -> dict[str, int]:
     """Intermediate task -> optimizer steps its cell's phase 2 logged to the sweep's MLflow
     store (one loss a step), read by MLflow's own client."""

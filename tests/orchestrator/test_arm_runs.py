@@ -22,25 +22,20 @@ BATCH = 8
 
 
 def test_arms_and_stages_run_end_to_end(tmp_path: Path, fixtures: Path) -> None:
-    phase2 = {**sweeps.MINI["phase2"]["defaults"], "epochs": 1.0, "batch_size": BATCH}
-    del phase2["max_steps"]
     spec = sweeps.write_spec(
         tmp_path / "arms.yaml", str(tmp_path / "runs"), fixtures,
         intermediate_tasks=["mnli@n=32", "mnli+qqp"], target_tasks=["xcopa"],
-        protocol="xtreme_r", languages={"xcopa": ["et", "sw"]}, phase2={"defaults": phase2},
+        protocol="xtreme_r", languages={"xcopa": ["et", "sw"]},
+        phase2=sweeps.one_epoch_phase2(BATCH),
     )  # fmt: skip
     done = sweeps.run(spec, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     sweep = tmp_path / "runs" / "mini"
 
-    rows = duckdb.sql(
-        f"select distinct intermediate_task, trial_key, language "
-        f"from read_parquet('{sweep}/results/**/*.parquet')"
-    ).fetchall()
-    keys = {task: key for task, key, _ in rows}
+    keys, languages = sweeps.arm_rows(sweep)
     assert set(keys) == {"mnli@n=32", "mnli+qqp"}
     assert len(set(keys.values())) == 2
-    assert {lang for *_, lang in rows} == {"et", "sw"}
+    assert languages == {"et", "sw"}
 
     # n=32 trains on 32 MNLI examples; the mixture on all of MNLI's and QQP's together.
     assert sweeps.phase2_steps(sweep) == {
@@ -52,7 +47,7 @@ def test_arms_and_stages_run_end_to_end(tmp_path: Path, fixtures: Path) -> None:
     plain = sweeps.write_spec(
         tmp_path / "plain.yaml", str(tmp_path / "runs"), fixtures, name="plain",
         intermediate_tasks=["mnli@n=32"], target_tasks=["xcopa"], protocol="xtreme_r",
-        languages={"xcopa": ["et", "sw"]}, phase2={"defaults": phase2},
+        languages={"xcopa": ["et", "sw"]}, phase2=sweeps.one_epoch_phase2(BATCH),
         phase3={**sweeps.MINI["phase3"], "stages": {"xcopa": []}},
     )  # fmt: skip
     done = sweeps.run(plain, tmp_path)

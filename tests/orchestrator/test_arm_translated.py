@@ -13,7 +13,6 @@ import math
 from collections import Counter
 from pathlib import Path
 
-import duckdb
 import pytest
 import sweeps
 
@@ -36,25 +35,19 @@ def language(example_id: str) -> str:
 
 
 def test_translated_arms_run_end_to_end(tmp_path: Path, fixtures: Path) -> None:
-    phase2 = {**sweeps.MINI["phase2"]["defaults"], "epochs": 1.0, "batch_size": BATCH}
-    del phase2["max_steps"]
     spec = sweeps.write_spec(
         tmp_path / "translated.yaml", str(tmp_path / "runs"), fixtures,
         intermediate_tasks=ARMS, target_tasks=["xnli"],
-        languages={"xnli": ["en", "de", "sw"]}, phase2={"defaults": phase2},
+        languages={"xnli": ["en", "de", "sw"]}, phase2=sweeps.one_epoch_phase2(BATCH),
     )  # fmt: skip
     done = sweeps.run(spec, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     sweep = tmp_path / "runs" / "mini"
 
-    rows = duckdb.sql(
-        f"select distinct intermediate_task, trial_key, language "
-        f"from read_parquet('{sweep}/results/**/*.parquet')"
-    ).fetchall()
-    keys = {task: key for task, key, _ in rows}
+    keys, languages = sweeps.arm_rows(sweep)
     assert set(keys) == set(ARMS)
     assert len(set(keys.values())) == len(ARMS)
-    assert {lang for *_, lang in rows} == {"en", "de", "sw"}
+    assert languages == {"en", "de", "sw"}
 
     # English MNLI has 48 examples; each language arm pools more, up to the data cap.
     assert sweeps.phase2_steps(sweep) == {
