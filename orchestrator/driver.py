@@ -290,6 +290,7 @@ def make_tuner(
             name=name,
             storage_path=path,
             failure_config=tune.FailureConfig(max_failures=spec.scheduling.max_failures),
+            stop=stopping.tune_stopper(),
             verbose=0,
         ),
     )

@@ -6,8 +6,10 @@ checkpoints at its next step boundary (`trainers.loop.StopRequested`), one betwe
 phases stops at once (each fragment is written atomically, before its ledger entry), and
 each says so (`acknowledge`). Once all running trials have answered, or the grace period
 (`scheduling.stop_grace_s`, default 30 s) has passed, or a second signal came, `Stopped`
-is raised in the main thread: the driver shuts Ray down, releases the lease and exits 143
-(SIGTERM) or 130 (SIGINT) with one line saying how to resume. What the trials wrote is
+is raised in the main thread: Tune's loop is ended first (`tune_stopper`: a thread still
+calling into Ray while it shuts down makes Ray end the process with exit code 1), then the
+driver shuts Ray down, releases the lease and exits 143 (SIGTERM) or 130 (SIGINT) with one
+line saying how to resume. What the trials wrote is
 what a `kill -9` at that instant would leave, and a rerun resumes from it
 (tests/orchestrator/test_signals.py).
 """
@@ -27,6 +29,8 @@ from orchestrator import terminal
 NAMESPACE = "xstilts"
 _POLL_S = 0.5
 EXIT_CODES = {signal.SIGTERM: 143, signal.SIGINT: 130}
+_FIT_END_S = 30.0  # how long Tune's loop gets to end once the trials have answered
+_end_tune = threading.Event()  # set by `fit_or_stop`: Tune stops the experiment
 
 
 class Stopped(BaseException):
@@ -95,6 +99,23 @@ class StopFlag:
         return self._set
 
 
+def tune_stopper() -> Any:
+    """The Tune stopper of a run's Tuner (`RunConfig(stop=...)`): it ends the experiment
+    once `fit_or_stop` asks, so that Tune's thread has left Ray before Ray shuts down."""
+    from ray.tune.stopper import Stopper
+
+    class EndOnStop(Stopper):
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            from orchestrator import stopping  # by name: the stopper is pickled with the Tuner
+
+            return stopping._end_tune.is_set()
+
+    return EndOnStop()
+
+
 def fit_or_stop(fit: Callable[[], object], sweep: str, grace_s: float) -> None:
     """Run `fit` (Tune's loop) in a thread while this, the main thread, takes SIGTERM and
     SIGINT: on one, stop as the module docstring says and raise `Stopped` here (raising in
@@ -111,6 +132,7 @@ def fit_or_stop(fit: Callable[[], object], sweep: str, grace_s: float) -> None:
         except BaseException as exc:  # handed to the main thread, never printed here
             failure.append(exc)
 
+    _end_tune.clear()
     previous = {s: signal.signal(s, on_signal) for s in EXIT_CODES}
     try:
         thread = threading.Thread(target=run, name="tune-fit", daemon=True)
@@ -125,6 +147,10 @@ def fit_or_stop(fit: Callable[[], object], sweep: str, grace_s: float) -> None:
                 flush=True,
             )
             _request_and_wait(sweep, grace_s, lambda: len(got) > 1)
+            _end_tune.set()  # the trials have answered: Tune's loop ends (`tune_stopper`)
+            deadline = time.monotonic() + _FIT_END_S
+            while thread.is_alive() and len(got) == 1 and time.monotonic() < deadline:
+                thread.join(0.2)
             raise Stopped(got[0])
         if failure:
             raise failure[0]
