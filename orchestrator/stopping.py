@@ -9,9 +9,8 @@ each says so (`acknowledge`). Once all running trials have answered, or the grac
 is raised in the main thread: Tune's loop is ended first (`tune_stopper`: a thread still
 calling into Ray while it shuts down makes Ray end the process with exit code 1), then the
 driver shuts Ray down, releases the lease and exits 143 (SIGTERM) or 130 (SIGINT) with one
-line saying how to resume. What the trials wrote is
-what a `kill -9` at that instant would leave, and a rerun resumes from it
-(tests/orchestrator/test_signals.py).
+line saying how to resume. What the trials wrote is what a `kill -9` at that instant would
+leave, and a rerun resumes from it (tests/orchestrator/test_signals.py).
 """
 
 from __future__ import annotations
