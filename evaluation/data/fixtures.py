@@ -230,17 +230,3 @@ def ensure_fixtures(root: Path, *, seed: int = 0, n_per_split: int = 200) -> Pat
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
     return root
-    _check_target(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
-        write_fixtures(tmp, seed=seed, n_per_split=n_per_split)
-        if root.exists() and not any(root.iterdir()):
-            root.rmdir()
-        os.replace(tmp, root)
-    except OSError:
-        if not is_fixture_tree(root):  # else another process wrote the same fixtures first
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
